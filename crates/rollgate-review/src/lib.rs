@@ -1,0 +1,5 @@
+//! The SQL review engine.
+
+pub mod advice;
+
+pub use advice::{Advice, FileReport, Level, Summary};
