@@ -6,11 +6,13 @@ use crate::rule::RuleDef;
 
 mod builtin;
 mod column;
+mod hygiene;
 mod index;
 mod naming;
 mod safety;
 mod schema;
 mod statement;
+mod statement_ddl;
 mod system;
 mod table;
 
@@ -23,6 +25,7 @@ pub fn all() -> &'static [&'static RuleDef] {
         [
             table::RULES,
             statement::RULES,
+            statement_ddl::RULES,
             naming::RULES,
             column::RULES,
             schema::RULES,
@@ -30,6 +33,7 @@ pub fn all() -> &'static [&'static RuleDef] {
             system::RULES,
             builtin::RULES,
             safety::RULES,
+            hygiene::RULES,
         ]
         .concat()
     })

@@ -1,0 +1,5 @@
+//! Rules of this group; one file per rule.
+
+use crate::rule::RuleDef;
+
+pub(crate) static RULES: &[&RuleDef] = &[];
