@@ -1,3 +1,5 @@
+//! Tests of the PostgreSQL lowering: SQL in, statement model out.
+
 use super::parse;
 use crate::ast::*;
 

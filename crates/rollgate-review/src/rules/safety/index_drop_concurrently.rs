@@ -1,0 +1,49 @@
+//! `INDEX_DROP_CONCURRENTLY`: `DROP INDEX` should use `CONCURRENTLY`.
+
+use rollgate_sql::ast::StatementKind;
+
+use super::common::{OUTSIDE_TRANSACTION, table_display};
+use crate::rule::*;
+
+pub(crate) static RULE: RuleDef = RuleDef {
+    name: "INDEX_DROP_CONCURRENTLY",
+    legacy_name: None,
+    code: 3001,
+    category: Category::Safety,
+    title: "Require \"CONCURRENTLY\" when dropping indexes",
+    description: "Flags DROP INDEX without CONCURRENTLY (squawk: require-concurrent-index-deletion). \
+        A plain DROP INDEX takes an ACCESS EXCLUSIVE lock on the index's table, blocking reads and \
+        writes while it waits for running queries and while it runs. Use DROP INDEX CONCURRENTLY \
+        (one index per statement, without CASCADE) in a file marked `-- rollgate:no-transaction`. \
+        Indexes of tables created earlier in the same file are not flagged.",
+    levels: levels(OFF, W, W),
+    payload: PayloadDefaults::NONE,
+    check,
+};
+
+fn check(cx: &RuleCx<'_>, out: &mut Vec<Finding>) {
+    let StatementKind::DropIndex(drop) = &cx.statement.kind else {
+        return;
+    };
+    if drop.concurrently {
+        return;
+    }
+    for name in &drop.names {
+        let owner = cx.catalog.index_owner(name);
+        if owner.is_some_and(|table| table.created_in_file) {
+            continue;
+        }
+        let table = owner.map_or_else(
+            || "its table".to_string(),
+            |table| format!("table \"{}\"", table_display(table)),
+        );
+        out.push(Finding::new(
+            name.span,
+            format!(
+                "Dropping index \"{}\" without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on {table}, \
+                 blocking reads and writes until it finishes; use DROP INDEX CONCURRENTLY {OUTSIDE_TRANSACTION}",
+                name.display()
+            ),
+        ));
+    }
+}
