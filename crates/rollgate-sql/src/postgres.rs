@@ -795,7 +795,8 @@ fn comment_on(node: &SyntaxNode) -> CommentOn {
     let target = if let Some(table) = child(node, K::OBJECT_TABLE) {
         CommentTarget::Table(first_name(&table, &[K::TABLE_NAME_REF, K::PATH_REF]))
     } else if let Some(column) = child(node, K::OBJECT_COLUMN) {
-        let parts = name_parts(&column);
+        // The reference, not the whole clause: `COLUMN` is a keyword token too.
+        let parts = child(&column, K::QUALIFIED_COLUMN_NAME_REF).map(|n| name_parts(&n)).unwrap_or_default();
         match parts.split_last() {
             Some((last, rest)) if !rest.is_empty() => {
                 let (table_part, schema_part) = (

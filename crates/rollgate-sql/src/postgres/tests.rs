@@ -201,3 +201,10 @@ proptest::proptest! {
         let _ = parse(&parts.join(" "));
     }
 }
+
+#[test]
+fn comment_on_unqualified_column() {
+    let StatementKind::Comment(comment) = one("COMMENT ON COLUMN t.c IS 'x';") else { panic!() };
+    let CommentTarget::Column { table, column } = comment.target else { panic!() };
+    assert_eq!((table.schema, table.name.as_str(), column.name.as_str()), (None, "t", "c"));
+}

@@ -161,9 +161,7 @@ pub(crate) fn check_name(
             };
             out.push(Finding::new(
                 object.span,
-                format!(
-                    "{subject} does not match the naming convention \"{format}\"; {fix}"
-                ),
+                format!("{subject} does not match the naming convention \"{format}\"; {fix}"),
             ));
         }
     }
@@ -203,8 +201,14 @@ mod tests {
         );
         assert_eq!(expected_name("^idx_.*$", &v), None);
         let unknown = values("t", Value::Unknown);
-        assert_eq!(expand("^uk_{{table}}_{{column_list}}$", &unknown), "^uk_t_.+$");
-        assert_eq!(expected_name("^uk_{{table}}_{{column_list}}$", &unknown), None);
+        assert_eq!(
+            expand("^uk_{{table}}_{{column_list}}$", &unknown),
+            "^uk_t_.+$"
+        );
+        assert_eq!(
+            expected_name("^uk_{{table}}_{{column_list}}$", &unknown),
+            None
+        );
         assert!(compile("(unclosed").is_none());
         assert_eq!(
             Value::columns([Some("a"), Some("b")]).clone_name(),

@@ -53,17 +53,27 @@ fn check(cx: &RuleCx<'_>, out: &mut Vec<Finding>) {
             target_span,
         } => format!(
             "REINDEX CONCURRENTLY of {}",
-            cx.text(*target_span).split_whitespace().collect::<Vec<_>>().join(" ")
+            cx.text(*target_span)
+                .split_whitespace()
+                .filter(|word| !word.eq_ignore_ascii_case("concurrently"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         _ => return,
     };
     let fix = match (cx.state.in_explicit_transaction, cx.file.no_transaction) {
-        (true, true) => "remove the BEGIN/COMMIT around it (the file is already marked \
-                         `-- rollgate:no-transaction`)",
-        (true, false) => "add `-- rollgate:no-transaction` at the top of the file and remove the \
-                          BEGIN/COMMIT around it",
-        (false, _) => "the migrator runs this file in a transaction, so add \
-                       `-- rollgate:no-transaction` at the top of the file (and no BEGIN/COMMIT)",
+        (true, true) => {
+            "remove the BEGIN/COMMIT around it (the file is already marked \
+                         `-- rollgate:no-transaction`)"
+        }
+        (true, false) => {
+            "add `-- rollgate:no-transaction` at the top of the file and remove the \
+                          BEGIN/COMMIT around it"
+        }
+        (false, _) => {
+            "the migrator runs this file in a transaction, so add \
+                       `-- rollgate:no-transaction` at the top of the file (and no BEGIN/COMMIT)"
+        }
     };
     let span = keyword_span(cx, cx.statement.span, "concurrently").unwrap_or(cx.statement.span);
     out.push(Finding::new(
