@@ -559,7 +559,13 @@ impl Report<'_> {
         println!("== bench-lint: rollgate vs squawk ==");
         println!("date:     {}", utc_date());
         println!("machine:  {}", machine_info());
-        println!("rollgate: {}", git_revision(self.workspace));
+        let revision = git_revision(self.workspace);
+        let dirty_note = if revision.ends_with("+dirty") {
+            " (built with uncommitted changes)"
+        } else {
+            ""
+        };
+        println!("rollgate: commit {revision}{dirty_note}");
         println!(
             "corpus:   {} files, {} statements, {} bytes (seed {}), in {}/{}",
             corpus.files,
@@ -647,17 +653,18 @@ impl Report<'_> {
         }
         println!();
         println!(
-            "BENCHMARKS.md row (date | files | squawk | rollgate | squawk wall | ratio | RSS rollgate | RSS squawk):"
+            "BENCHMARKS.md row (date | commit | files | rollgate | squawk | ratio | RSS rollgate | RSS squawk | squawk version):"
         );
         println!(
-            "| {} | {} | {} | {:.3} s | {:.3} s | {ratio:.2}x | {} | {} |",
+            "| {} | {} | {} | {:.3} s | {:.3} s | {ratio:.2}x | {} | {} | {} |",
             utc_date(),
+            revision,
             corpus.files,
-            self.squawk.version,
             rollgate.median_wall,
             squawk.median_wall,
             format_rss(rollgate.median_rss_kib),
-            format_rss(squawk.median_rss_kib)
+            format_rss(squawk.median_rss_kib),
+            self.squawk.version,
         );
     }
 }
@@ -698,8 +705,8 @@ fn machine_info() -> String {
     )
 }
 
-/// The commit rollgate was built from, and whether the working tree had
-/// uncommitted changes (which the release build includes).
+/// The commit rollgate was built from, with `+dirty` when the working tree
+/// had uncommitted changes (which the release build includes).
 fn git_revision(workspace: &Path) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
@@ -714,9 +721,9 @@ fn git_revision(workspace: &Path) -> String {
         git(&["rev-parse", "--short", "HEAD"]),
         git(&["status", "--porcelain"]),
     ) {
-        (Some(commit), Some(status)) if status.is_empty() => format!("commit {commit}"),
-        (Some(commit), Some(_)) => format!("commit {commit} + uncommitted changes"),
-        _ => "unknown commit".to_string(),
+        (Some(commit), Some(status)) if status.is_empty() => commit,
+        (Some(commit), Some(_)) => format!("{commit}+dirty"),
+        _ => "unknown".to_string(),
     }
 }
 

@@ -160,9 +160,11 @@ fn statement(node: &SyntaxNode) -> Option<Statement> {
                     }
                 })
                 .unwrap_or_else(|| missing_ident(node)),
-            table: node
-                .children()
-                .find(|n| matches!(n.kind(), K::ON_TABLE | K::TABLE_NAME_REF | K::PATH_REF))
+            table: child(node, K::ON_RELATION)
+                .and_then(|on| {
+                    on.children()
+                        .find(|n| matches!(n.kind(), K::RELATION_NAME_REF | K::PATH_REF))
+                })
                 .map(|n| object_name(&n)),
         },
         K::CREATE_DOMAIN => {
@@ -796,7 +798,9 @@ fn comment_on(node: &SyntaxNode) -> CommentOn {
         CommentTarget::Table(first_name(&table, &[K::TABLE_NAME_REF, K::PATH_REF]))
     } else if let Some(column) = child(node, K::OBJECT_COLUMN) {
         // The reference, not the whole clause: `COLUMN` is a keyword token too.
-        let parts = child(&column, K::QUALIFIED_COLUMN_NAME_REF).map(|n| name_parts(&n)).unwrap_or_default();
+        let parts = child(&column, K::QUALIFIED_COLUMN_NAME_REF)
+            .map(|n| name_parts(&n))
+            .unwrap_or_default();
         match parts.split_last() {
             Some((last, rest)) if !rest.is_empty() => {
                 let (table_part, schema_part) = (

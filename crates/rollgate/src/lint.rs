@@ -23,7 +23,10 @@ pub fn run(args: LintArgs) -> Result<u8> {
     // Explicit paths may be any subset of the history, so objects they do
     // not create may still exist; a discovered history is complete.
     let (discovery, complete) = if args.paths.is_empty() {
-        (rollgate_migration::discover(&cwd, &args.file_pattern)?, true)
+        (
+            rollgate_migration::discover(&cwd, &args.file_pattern)?,
+            true,
+        )
     } else {
         (rollgate_migration::expand_paths(&args.paths)?, false)
     };
@@ -33,13 +36,22 @@ pub fn run(args: LintArgs) -> Result<u8> {
     }
 
     let keep_source = args.format == FormatArg::Human;
-    let mut reviewer = Reviewer::new(&policy, Catalog { complete, ..Catalog::default() });
+    let mut reviewer = Reviewer::new(
+        &policy,
+        Catalog {
+            complete,
+            ..Catalog::default()
+        },
+    );
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut load_failed = false;
     for chunk in files.chunks(BATCH) {
         let mut batch = Vec::with_capacity(chunk.len());
         for file in chunk {
-            match rollgate_migration::load(&file.path, &display_path(&file.path, &file.display, &cwd)) {
+            match rollgate_migration::load(
+                &file.path,
+                &display_path(&file.path, &file.display, &cwd),
+            ) {
                 Ok(loaded) => batch.push(loaded),
                 Err(error) => {
                     eprintln!("error: {error}");
@@ -64,7 +76,10 @@ pub fn run(args: LintArgs) -> Result<u8> {
         FormatArg::Sarif => Format::Sarif,
         FormatArg::Junit => Format::Junit,
     };
-    let options = RenderOptions { color: use_color(), tool_version: env!("CARGO_PKG_VERSION") };
+    let options = RenderOptions {
+        color: use_color(),
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     rollgate_report::render(format, &reports, &options, &mut out)?;
@@ -73,7 +88,11 @@ pub fn run(args: LintArgs) -> Result<u8> {
     if load_failed {
         return Ok(EXIT_USAGE);
     }
-    let worst = reports.iter().flat_map(|r| &r.advices).map(|a| a.level).max();
+    let worst = reports
+        .iter()
+        .flat_map(|r| &r.advices)
+        .map(|a| a.level)
+        .max();
     let failed = match (args.fail_on, worst) {
         (FailOn::Never, _) | (_, None) => false,
         (FailOn::Warning, Some(_)) => true,
@@ -91,8 +110,13 @@ fn policy(args: &LintArgs) -> Result<Policy> {
     let mut config = match std::fs::read_to_string(&path) {
         Ok(text) => rollgate_review::parse_config(&text)
             .with_context(|| format!("invalid configuration in {}", path.display()))?,
-        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => ReviewConfig::default(),
-        Err(error) => return Err(error).with_context(|| format!("cannot read configuration file {}", path.display())),
+        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+            ReviewConfig::default()
+        }
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("cannot read configuration file {}", path.display()));
+        }
     };
     if let Some(template) = args.template {
         config.template = Some(match template {

@@ -27,7 +27,11 @@ pub fn run(args: RulesArgs) -> Result<u8> {
         }
         (RulesFormat::Human, true) => explain(&mut out, selected[0])?,
         (RulesFormat::Human, false) => {
-            writeln!(out, "{:<48} {:<9} {:<7} {:<7} {:<8} TITLE", "RULE", "CATEGORY", "SAMPLE", "BASIC", "ADVANCED")?;
+            writeln!(
+                out,
+                "{:<48} {:<9} {:<7} {:<7} {:<8} TITLE",
+                "RULE", "CATEGORY", "SAMPLE", "BASIC", "ADVANCED"
+            )?;
             for rule in selected {
                 let [sample, basic, advanced] = level_names(&rule.levels);
                 writeln!(
@@ -41,7 +45,10 @@ pub fn run(args: RulesArgs) -> Result<u8> {
                     rule.title
                 )?;
             }
-            writeln!(out, "\nBuilt-in rules also run under the `none` template. `rollgate rules RULE` explains one.")?;
+            writeln!(
+                out,
+                "\nBuilt-in rules also run under the `none` template. `rollgate rules RULE` explains one."
+            )?;
         }
     }
     out.flush()?;
@@ -50,12 +57,21 @@ pub fn run(args: RulesArgs) -> Result<u8> {
 
 fn explain(out: &mut dyn Write, rule: &RuleDef) -> std::io::Result<()> {
     let [sample, basic, advanced] = level_names(&rule.levels);
-    writeln!(out, "{}  ({} {})", rule.name, rule.category.as_str(), rule.code)?;
+    writeln!(
+        out,
+        "{}  ({} {})",
+        rule.name,
+        rule.category.as_str(),
+        rule.code
+    )?;
     writeln!(out, "{}", rule.title)?;
     if let Some(legacy) = rule.legacy_name {
         writeln!(out, "Also accepted as: {legacy}")?;
     }
-    writeln!(out, "Templates: sample {sample}, basic {basic}, advanced {advanced}")?;
+    writeln!(
+        out,
+        "Templates: sample {sample}, basic {basic}, advanced {advanced}"
+    )?;
     let payload = payload_lines(&rule.payload);
     if !payload.is_empty() {
         writeln!(out, "Payload (defaults):")?;
@@ -68,7 +84,11 @@ fn explain(out: &mut dyn Write, rule: &RuleDef) -> std::io::Result<()> {
 
 fn level_names(levels: &TemplateLevels) -> [&'static str; 3] {
     let name = |level: Option<rollgate_review::Level>| level.map_or("-", |l| l.as_str());
-    [name(levels.sample), name(levels.basic), name(levels.advanced)]
+    [
+        name(levels.sample),
+        name(levels.basic),
+        name(levels.advanced),
+    ]
 }
 
 fn payload_lines(payload: &PayloadDefaults) -> Vec<String> {

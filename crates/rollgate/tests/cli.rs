@@ -45,17 +45,30 @@ fn examples() -> PathBuf {
 fn lint_of_the_bundled_examples_prints_a_finding_and_passes() {
     let run = run(&examples(), &["lint"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("warning[COLUMN_NO_NULL]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("warning[COLUMN_NO_NULL]"),
+        "{}",
+        run.stdout
+    );
     insta::assert_snapshot!("examples_human", run.stdout);
 }
 
 #[test]
 fn json_lists_every_file_even_clean_ones() {
     let dir = project(&[
-        ("migrations/0001_init.sql", b"CREATE TABLE t (id bigint PRIMARY KEY, name text NOT NULL);\n"),
-        ("migrations/0002_more.sql", b"ALTER TABLE t ADD COLUMN note text;\n"),
+        (
+            "migrations/0001_init.sql",
+            b"CREATE TABLE t (id bigint PRIMARY KEY, name text NOT NULL);\n",
+        ),
+        (
+            "migrations/0002_more.sql",
+            b"ALTER TABLE t ADD COLUMN note text;\n",
+        ),
     ]);
-    let run = run(dir.path(), &["lint", "--template", "sample", "--format", "json"]);
+    let run = run(
+        dir.path(),
+        &["lint", "--template", "sample", "--format", "json"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let files = json["files"].as_array().unwrap();
@@ -68,10 +81,21 @@ fn json_lists_every_file_even_clean_ones() {
 
 #[test]
 fn fail_on_decides_the_exit_code() {
-    let dir = project(&[("migrations/0001_init.sql", b"CREATE TABLE t (id bigint PRIMARY KEY, name text);\n")]);
+    let dir = project(&[(
+        "migrations/0001_init.sql",
+        b"CREATE TABLE t (id bigint PRIMARY KEY, name text);\n",
+    )]);
     assert_eq!(run(dir.path(), &["lint", "--template", "sample"]).code, 0);
-    assert_eq!(run(dir.path(), &["lint", "--template", "sample", "--fail-on", "warning"]).code, 1);
-    let config = "[review]\ntemplate = \"sample\"\n[review.rules.COLUMN_NO_NULL]\nlevel = \"ERROR\"\n";
+    assert_eq!(
+        run(
+            dir.path(),
+            &["lint", "--template", "sample", "--fail-on", "warning"]
+        )
+        .code,
+        1
+    );
+    let config =
+        "[review]\ntemplate = \"sample\"\n[review.rules.COLUMN_NO_NULL]\nlevel = \"ERROR\"\n";
     std::fs::write(dir.path().join("rollgate.toml"), config).unwrap();
     assert_eq!(run(dir.path(), &["lint"]).code, 1);
     assert_eq!(run(dir.path(), &["lint", "--fail-on", "never"]).code, 0);
@@ -79,11 +103,22 @@ fn fail_on_decides_the_exit_code() {
 
 #[test]
 fn a_syntax_error_is_an_error_advice_and_later_statements_are_still_reviewed() {
-    let dir = project(&[("migrations/0001_bad.sql", b"CREATE TABLE (;\nCREATE TABLE ok (id bigint PRIMARY KEY, name text);\n")]);
-    let run = run(dir.path(), &["lint", "--template", "sample", "--format", "json"]);
+    let dir = project(&[(
+        "migrations/0001_bad.sql",
+        b"CREATE TABLE (;\nCREATE TABLE ok (id bigint PRIMARY KEY, name text);\n",
+    )]);
+    let run = run(
+        dir.path(),
+        &["lint", "--template", "sample", "--format", "json"],
+    );
     assert_eq!(run.code, 1);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let rules: Vec<&str> = json["files"][0]["advices"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = json["files"][0]["advices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
     assert!(rules.contains(&"SYNTAX_ERROR"), "{rules:?}");
     assert!(rules.contains(&"COLUMN_NO_NULL"), "{rules:?}");
 }
@@ -96,20 +131,36 @@ fn bad_input_exits_2_with_a_message_naming_the_culprit() {
     ]);
     let duplicate = run(dir.path(), &["lint"]);
     assert_eq!(duplicate.code, 2);
-    assert!(duplicate.stderr.contains("0001_a.sql") && duplicate.stderr.contains("1_b.sql"), "{}", duplicate.stderr);
+    assert!(
+        duplicate.stderr.contains("0001_a.sql") && duplicate.stderr.contains("1_b.sql"),
+        "{}",
+        duplicate.stderr
+    );
 
     let no_match = run(dir.path(), &["lint", "--file-pattern", "db/**/*.sql"]);
     assert_eq!(no_match.code, 2);
-    assert!(no_match.stderr.contains("db/**/*.sql"), "{}", no_match.stderr);
+    assert!(
+        no_match.stderr.contains("db/**/*.sql"),
+        "{}",
+        no_match.stderr
+    );
 
     let missing = run(dir.path(), &["lint", "nowhere.sql"]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("nowhere.sql"), "{}", missing.stderr);
 
-    std::fs::write(dir.path().join("rollgate.toml"), "[review.rules.NAMING_TABL]\nlevel = \"ERROR\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("rollgate.toml"),
+        "[review.rules.NAMING_TABL]\nlevel = \"ERROR\"\n",
+    )
+    .unwrap();
     let config = run(dir.path(), &["lint", "migrations/0001_a.sql"]);
     assert_eq!(config.code, 2);
-    assert!(config.stderr.contains("NAMING_TABL") && config.stderr.contains("rollgate.toml"), "{}", config.stderr);
+    assert!(
+        config.stderr.contains("NAMING_TABL") && config.stderr.contains("rollgate.toml"),
+        "{}",
+        config.stderr
+    );
 }
 
 #[test]
@@ -121,7 +172,11 @@ fn non_utf8_and_empty_files_are_reported_without_a_panic() {
     ]);
     let run = run(dir.path(), &["lint", "--format", "json"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("0001_latin1.sql") && run.stderr.contains("UTF-8"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0001_latin1.sql") && run.stderr.contains("UTF-8"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json["files"].as_array().unwrap().len(), 2);
@@ -129,7 +184,10 @@ fn non_utf8_and_empty_files_are_reported_without_a_panic() {
 
 #[test]
 fn unversioned_files_are_skipped_with_a_warning() {
-    let dir = project(&[("migrations/0001_a.sql", b"SELECT 1;\n"), ("migrations/notes.sql", b"SELECT 1;\n")]);
+    let dir = project(&[
+        ("migrations/0001_a.sql", b"SELECT 1;\n"),
+        ("migrations/notes.sql", b"SELECT 1;\n"),
+    ]);
     let run = run(dir.path(), &["lint"]);
     assert_eq!(run.code, 0);
     assert!(run.stderr.contains("notes.sql"), "{}", run.stderr);
@@ -137,9 +195,20 @@ fn unversioned_files_are_skipped_with_a_warning() {
 
 #[test]
 fn github_format_escapes_workflow_commands() {
-    let dir = project(&[("migrations/0001_init.sql", b"CREATE TABLE t (id bigint PRIMARY KEY, name text);\n")]);
-    let run = run(dir.path(), &["lint", "--template", "sample", "--format", "github"]);
-    assert!(run.stdout.starts_with("::warning file=migrations/0001_init.sql,line=1,"), "{}", run.stdout);
+    let dir = project(&[(
+        "migrations/0001_init.sql",
+        b"CREATE TABLE t (id bigint PRIMARY KEY, name text);\n",
+    )]);
+    let run = run(
+        dir.path(),
+        &["lint", "--template", "sample", "--format", "github"],
+    );
+    assert!(
+        run.stdout
+            .starts_with("::warning file=migrations/0001_init.sql,line=1,"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

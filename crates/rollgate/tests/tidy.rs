@@ -7,11 +7,21 @@ use std::path::Path;
 fn pure_crates_have_no_io_dependencies() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let forbidden = ["tokio", "sqlx", "axum", "reqwest", "hyper"];
-    for name in ["rollgate-migration", "rollgate-sql", "rollgate-review", "rollgate-report"] {
+    for name in [
+        "rollgate-migration",
+        "rollgate-sql",
+        "rollgate-review",
+        "rollgate-report",
+    ] {
         let manifest = std::fs::read_to_string(crates.join(name).join("Cargo.toml")).unwrap();
         for dependency in forbidden {
-            let declared = manifest.lines().any(|line| line.trim_start().starts_with(dependency));
-            assert!(!declared, "{name} must stay pure but depends on {dependency}");
+            let declared = manifest
+                .lines()
+                .any(|line| line.trim_start().starts_with(dependency));
+            assert!(
+                !declared,
+                "{name} must stay pure but depends on {dependency}"
+            );
         }
     }
 }
@@ -22,7 +32,8 @@ fn every_library_file_has_a_module_doc() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut missing = Vec::new();
     for entry in walk(&crates) {
-        let is_source = entry.extension().is_some_and(|e| e == "rs") && entry.components().any(|c| c.as_os_str() == "src");
+        let is_source = entry.extension().is_some_and(|e| e == "rs")
+            && entry.components().any(|c| c.as_os_str() == "src");
         if !is_source || entry.components().any(|c| c.as_os_str() == "tests") {
             continue;
         }
@@ -31,7 +42,10 @@ fn every_library_file_has_a_module_doc() {
             missing.push(entry.display().to_string());
         }
     }
-    assert!(missing.is_empty(), "files without a `//!` module doc: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` module doc: {missing:#?}"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -204,7 +204,25 @@ proptest::proptest! {
 
 #[test]
 fn comment_on_unqualified_column() {
-    let StatementKind::Comment(comment) = one("COMMENT ON COLUMN t.c IS 'x';") else { panic!() };
-    let CommentTarget::Column { table, column } = comment.target else { panic!() };
-    assert_eq!((table.schema, table.name.as_str(), column.name.as_str()), (None, "t", "c"));
+    let StatementKind::Comment(comment) = one("COMMENT ON COLUMN t.c IS 'x';") else {
+        panic!()
+    };
+    let CommentTarget::Column { table, column } = comment.target else {
+        panic!()
+    };
+    assert_eq!(
+        (table.schema, table.name.as_str(), column.name.as_str()),
+        (None, "t", "c")
+    );
+}
+
+#[test]
+fn create_trigger_names_its_table() {
+    let StatementKind::CreateTrigger { name, table } =
+        one("CREATE TRIGGER trg BEFORE INSERT ON public.users FOR EACH ROW EXECUTE FUNCTION f();")
+    else {
+        panic!()
+    };
+    assert_eq!(name.name, "trg");
+    assert_eq!(table.map(|t| t.display()), Some("public.users".to_string()));
 }

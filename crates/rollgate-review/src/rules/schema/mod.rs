@@ -2,4 +2,6 @@
 
 use crate::rule::RuleDef;
 
-pub(crate) static RULES: &[&RuleDef] = &[];
+mod backward_compatibility;
+
+pub(crate) static RULES: &[&RuleDef] = &[&backward_compatibility::RULE];

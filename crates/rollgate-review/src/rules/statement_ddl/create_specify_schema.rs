@@ -39,38 +39,16 @@ fn check(cx: &RuleCx<'_>, out: &mut Vec<Finding>) {
         StatementKind::CreateDomain { name, .. } => flag("Domain", name, out),
         StatementKind::CreateFunction { name, .. } => flag("Function", name, out),
         StatementKind::CreateIndex(create) => {
-            if create.table.schema.is_none() && !create.table.name.is_empty() {
-                let index = create
-                    .name
-                    .as_ref()
-                    .map_or_else(String::new, |n| format!(" \"{}\"", n.name));
-                out.push(Finding::new(
-                    create.table.span,
-                    format!(
-                        "Index{index} is created on table \"{}\" without a schema, so the table \
-                         is looked up through search_path; write it qualified, e.g. \
-                         \"public.{}\"",
-                        create.table.name, create.table.name
-                    ),
-                ));
-            }
+            let index = create
+                .name
+                .as_ref()
+                .map_or_else(String::new, |n| format!(" \"{}\"", n.name));
+            flag_table(&format!("Index{index}"), &create.table, out);
         }
         StatementKind::CreateTrigger {
             name,
             table: Some(table),
-        } => {
-            if table.schema.is_none() && !table.name.is_empty() {
-                out.push(Finding::new(
-                    table.span,
-                    format!(
-                        "Trigger \"{}\" is created on table \"{}\" without a schema, so the \
-                         table is looked up through search_path; write it qualified, e.g. \
-                         \"public.{}\"",
-                        name.name, table.name, table.name
-                    ),
-                ));
-            }
-        }
+        } => flag_table(&format!("Trigger \"{}\"", name.name), table, out),
         StatementKind::Other(other) if other.keyword.starts_with("CREATE EXTENSION") => {
             let text = cx.text(cx.statement.span).to_lowercase();
             let has_schema = text
@@ -98,6 +76,22 @@ fn flag(what: &str, name: &ObjectName, out: &mut Vec<Finding>) {
             "{what} \"{}\" is created without a schema, so it lands in the first schema of \
              search_path; write it qualified, e.g. \"public.{}\"",
             name.name, name.name
+        ),
+    ));
+}
+
+/// An index or trigger, whose own name cannot be qualified, on an
+/// unqualified table.
+fn flag_table(what: &str, table: &ObjectName, out: &mut Vec<Finding>) {
+    if table.schema.is_some() || table.name.is_empty() {
+        return;
+    }
+    out.push(Finding::new(
+        table.span,
+        format!(
+            "{what} is created on table \"{}\" without a schema, so the table is looked up \
+             through search_path; write it qualified, e.g. \"public.{}\"",
+            table.name, table.name
         ),
     ));
 }

@@ -1,7 +1,7 @@
 //! `STATEMENT_DISALLOW_ADD_NOT_NULL`: no `SET NOT NULL` on existing columns.
 
 use rollgate_sql::ast::{
-    AlterTableActionKind, Expr, ExprKind, ObjectName, StatementKind, TableConstraintKind,
+    AlterTableActionKind, Expr, ObjectName, StatementKind, TableConstraintKind,
 };
 use rollgate_sql::catalog::key;
 
@@ -69,11 +69,11 @@ fn has_validated_check(cx: &RuleCx<'_>, table: &ObjectName, column: &str) -> boo
         for action in &alter.actions {
             match &action.kind {
                 AlterTableActionKind::AddConstraint(constraint) => {
-                    if let TableConstraintKind::Check { expr } = &constraint.kind {
-                        if is_not_null_check(cx, expr, column) {
-                            let name = constraint.name.as_ref().map(|n| n.name.clone());
-                            added.push((name, !constraint.not_valid));
-                        }
+                    if let TableConstraintKind::Check { expr } = &constraint.kind
+                        && is_not_null_check(cx, expr, column)
+                    {
+                        let name = constraint.name.as_ref().map(|n| n.name.clone());
+                        added.push((name, !constraint.not_valid));
                     }
                 }
                 AlterTableActionKind::ValidateConstraint { name } => {
@@ -93,19 +93,21 @@ fn has_validated_check(cx: &RuleCx<'_>, table: &ObjectName, column: &str) -> boo
     added.iter().any(|(_, valid)| *valid)
 }
 
-/// `column IS NOT NULL`.
+/// `column IS NOT NULL` (or `column NOTNULL`), judged from the source text:
+/// the lowered expression does not keep the `NULL` operand.
 fn is_not_null_check(cx: &RuleCx<'_>, expr: &Expr, column: &str) -> bool {
-    match &expr.kind {
-        ExprKind::Binary { op, left, right } => {
-            op == "IS NOT"
-                && matches!(&left.kind, ExprKind::Column(c) if c == column)
-                && (matches!(right.kind, ExprKind::Null)
-                    || cx.text(right.span).trim().eq_ignore_ascii_case("null"))
-        }
-        ExprKind::Unary { op, operand } => {
-            matches!(op.as_str(), "IS NOT NULL" | "NOTNULL")
-                && matches!(&operand.kind, ExprKind::Column(c) if c == column)
-        }
-        _ => false,
-    }
+    let text = cx.text(expr.span).trim();
+    let text = text
+        .trim_start_matches(|c: char| c == '(' || c.is_whitespace())
+        .trim_end_matches(|c: char| c == ')' || c.is_whitespace());
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some((first, rest)) = words.split_first() else {
+        return false;
+    };
+    let name = match first.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(quoted) => quoted.to_string(),
+        None => first.to_lowercase(),
+    };
+    let rest: Vec<String> = rest.iter().map(|w| w.to_lowercase()).collect();
+    name == column && (rest == ["is", "not", "null"] || rest == ["notnull"])
 }

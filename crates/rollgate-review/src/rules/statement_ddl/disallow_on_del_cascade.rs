@@ -1,8 +1,8 @@
 //! `STATEMENT_DISALLOW_ON_DEL_CASCADE`: no `ON DELETE CASCADE` foreign keys.
 
 use rollgate_sql::ast::{
-    AlterTableActionKind, ColumnConstraintKind, ForeignKeyTarget, ReferentialAction,
-    StatementKind, TableConstraint, TableConstraintKind,
+    AlterTableActionKind, ColumnConstraintKind, ForeignKeyTarget, ReferentialAction, StatementKind,
+    TableConstraint, TableConstraintKind,
 };
 
 use crate::rule::*;

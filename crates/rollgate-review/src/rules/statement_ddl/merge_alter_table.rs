@@ -90,7 +90,8 @@ fn can_merge(earlier: &AlterTable, later: &AlterTable) -> bool {
     let has = |alter: &AlterTable, f: fn(&AlterTableActionKind) -> bool| {
         alter.actions.iter().any(|a| f(&a.kind))
     };
-    let set_not_null = |k: &AlterTableActionKind| matches!(k, AlterTableActionKind::SetNotNull { .. });
+    let set_not_null =
+        |k: &AlterTableActionKind| matches!(k, AlterTableActionKind::SetNotNull { .. });
     let drop_constraint =
         |k: &AlterTableActionKind| matches!(k, AlterTableActionKind::DropConstraint { .. });
     // `SET NOT NULL` then dropping the helper `CHECK (c IS NOT NULL)`: the

@@ -73,8 +73,7 @@ fn non_transactional(cx: &RuleCx<'_>) -> Option<(String, Span)> {
         StatementKind::AlterTable(alter) => {
             return alter.actions.iter().find_map(|action| match &action.kind {
                 AlterTableActionKind::DetachPartition {
-                    concurrently: true,
-                    ..
+                    concurrently: true, ..
                 } => Some((
                     format!(
                         "ALTER TABLE \"{}\" DETACH PARTITION ... CONCURRENTLY",
@@ -89,11 +88,7 @@ fn non_transactional(cx: &RuleCx<'_>) -> Option<(String, Span)> {
         StatementKind::CreateDatabase { .. } => "CREATE DATABASE",
         StatementKind::DropDatabase { .. } => "DROP DATABASE",
         StatementKind::Other(other) => {
-            const KEYWORDS: &[&str] = &[
-                "ALTER SYSTEM",
-                "CREATE TABLESPACE",
-                "DROP TABLESPACE",
-            ];
+            const KEYWORDS: &[&str] = &["ALTER SYSTEM", "CREATE TABLESPACE", "DROP TABLESPACE"];
             KEYWORDS
                 .iter()
                 .find(|k| other.keyword == **k || other.keyword.starts_with(&format!("{k} ")))?
