@@ -6,6 +6,7 @@ use crate::rule::RuleDef;
 
 mod builtin;
 mod column;
+mod common;
 mod hygiene;
 mod index;
 mod naming;

@@ -25,24 +25,6 @@ pub(crate) static RULE: RuleDef = RuleDef {
     check,
 };
 
-/// Volatile functions commonly used as defaults.
-const VOLATILE: &[&str] = &[
-    "random",
-    "random_normal",
-    "gen_random_uuid",
-    "uuid_generate_v1",
-    "uuid_generate_v1mc",
-    "uuid_generate_v4",
-    "uuidv4",
-    "uuidv7",
-    "clock_timestamp",
-    "timeofday",
-    "nextval",
-    "setval",
-    "txid_current",
-    "pg_current_xact_id",
-];
-
 fn check(cx: &RuleCx<'_>, out: &mut Vec<Finding>) {
     let StatementKind::AlterTable(alter) = &cx.statement.kind else {
         return;
@@ -93,7 +75,7 @@ fn volatile_call(expr: &Expr) -> Option<&str> {
     expr.walk(&mut |e| {
         if found.is_none()
             && let ExprKind::Call { name, .. } = &e.kind
-            && VOLATILE.contains(&name.as_str())
+            && crate::rules::common::is_volatile_function(name)
         {
             found = Some(name.as_str());
         }

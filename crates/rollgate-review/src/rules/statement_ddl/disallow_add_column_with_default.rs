@@ -23,23 +23,6 @@ pub(crate) static RULE: RuleDef = RuleDef {
     check,
 };
 
-/// Functions whose value changes per row, so the default cannot be stored
-/// once in the catalog.
-const VOLATILE: &[&str] = &[
-    "random",
-    "gen_random_uuid",
-    "uuid_generate_v1",
-    "uuid_generate_v1mc",
-    "uuid_generate_v4",
-    "uuidv4",
-    "uuidv7",
-    "clock_timestamp",
-    "timeofday",
-    "nextval",
-    "txid_current",
-    "setseed",
-];
-
 const SERIAL: &[&str] = &[
     "serial",
     "serial4",
@@ -104,7 +87,7 @@ fn is_volatile(expr: &Expr) -> bool {
     let mut volatile = false;
     expr.walk(&mut |e| {
         if let ExprKind::Call { name, .. } = &e.kind {
-            volatile |= VOLATILE.contains(&name.as_str());
+            volatile |= crate::rules::common::is_volatile_function(name);
         }
     });
     volatile
