@@ -6,7 +6,7 @@
 //!   migration files and prints the numbers recorded in BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -26,8 +26,19 @@ Tasks:
 /// is compared with peak RSS on the main corpus.
 const MEMORY_CHECK_FILES: usize = 500;
 
-fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
+fn main() -> ExitCode {
+    // Errors are printed here rather than returned from `main`, so a usage
+    // mistake does not come with a backtrace when RUST_BACKTRACE is set.
+    match run(std::env::args().skip(1)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut args: impl Iterator<Item = String>) -> Result<()> {
     match args.next().as_deref() {
         Some("bench-lint") => bench_lint(&BenchArgs::parse(args)?),
         Some("help" | "-h" | "--help") | None => {

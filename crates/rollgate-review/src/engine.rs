@@ -45,24 +45,44 @@ impl<'p> Reviewer<'p> {
     /// Reviews the next files, which must follow the previous batch in
     /// version order.
     pub fn review_batch(&mut self, batch: Vec<Loaded>) -> Vec<FileReport> {
+        let mut reports = Vec::with_capacity(batch.len());
+        self.review_stream(std::iter::once(batch), |report| reports.push(report));
+        reports
+    }
+
+    /// Reviews batches of files in version order, handing each report to
+    /// `emit` as soon as it is ready. While one batch is reviewed (in order,
+    /// on one thread) the next is read and parsed on the others.
+    pub fn review_stream<I>(&mut self, batches: I, mut emit: impl FnMut(FileReport))
+    where
+        I: Iterator<Item = Vec<Loaded>> + Send,
+    {
         let dialect = self.policy.dialect;
         let size_limit = self.size_limit();
-        let parsed: Vec<(Loaded, Option<ParsedFile>)> = batch
-            .into_par_iter()
-            .map(|loaded| {
-                let parsed = match &loaded {
-                    Loaded::File(file) if (file.text.len() as u64) <= size_limit => {
-                        Some(rollgate_sql::parse(dialect, &file.text))
-                    }
-                    _ => None,
-                };
-                (loaded, parsed)
-            })
-            .collect();
-        parsed
-            .into_iter()
-            .map(|(loaded, parsed)| self.review_one(loaded, parsed))
-            .collect()
+        let parse_batch = |batch: Vec<Loaded>| -> Vec<(Loaded, Option<ParsedFile>)> {
+            batch
+                .into_par_iter()
+                .map(|loaded| {
+                    let parsed = match &loaded {
+                        Loaded::File(file) if (file.text.len() as u64) <= size_limit => {
+                            Some(rollgate_sql::parse(dialect, &file.text))
+                        }
+                        _ => None,
+                    };
+                    (loaded, parsed)
+                })
+                .collect()
+        };
+        let mut batches = batches;
+        let mut current = batches.next().map(parse_batch);
+        while let Some(parsed) = current.take() {
+            let (next, reports) = rayon::join(
+                || batches.next().map(parse_batch),
+                || parsed.into_iter().map(|(loaded, parsed)| self.review_one(loaded, parsed)).collect::<Vec<_>>(),
+            );
+            reports.into_iter().for_each(&mut emit);
+            current = next;
+        }
     }
 
     fn size_limit(&self) -> u64 {

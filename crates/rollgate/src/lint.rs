@@ -45,13 +45,10 @@ pub fn run(args: LintArgs) -> Result<u8> {
     );
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut load_failed = false;
-    for chunk in files.chunks(BATCH) {
+    let batches = files.chunks(BATCH).map(|chunk| {
         let mut batch = Vec::with_capacity(chunk.len());
         for file in chunk {
-            match rollgate_migration::load(
-                &file.path,
-                &display_path(&file.path, &file.display, &cwd),
-            ) {
+            match rollgate_migration::load(&file.path, &display_path(&file.path, &file.display, &cwd)) {
                 Ok(loaded) => batch.push(loaded),
                 Err(error) => {
                     eprintln!("error: {error}");
@@ -59,14 +56,15 @@ pub fn run(args: LintArgs) -> Result<u8> {
                 }
             }
         }
-        for mut report in reviewer.review_batch(batch) {
-            // Only code frames need the text, and only for files with advice.
-            if !keep_source || report.advices.is_empty() {
-                report.source = None;
-            }
-            reports.push(report);
+        batch
+    });
+    reviewer.review_stream(batches, |mut report| {
+        // Only code frames need the text, and only for files with advice.
+        if !keep_source || report.advices.is_empty() {
+            report.source = None;
         }
-    }
+        reports.push(report);
+    });
 
     let format = match args.format {
         FormatArg::Human => Format::Human,
@@ -85,14 +83,13 @@ pub fn run(args: LintArgs) -> Result<u8> {
     rollgate_report::render(format, &reports, &options, &mut out)?;
     out.flush()?;
 
+    let worst = reports.iter().flat_map(|r| &r.advices).map(|a| a.level).max();
+    // Freeing every report one by one costs more than the process exit
+    // that follows; the operating system reclaims the memory.
+    std::mem::forget(reports);
     if load_failed {
         return Ok(EXIT_USAGE);
     }
-    let worst = reports
-        .iter()
-        .flat_map(|r| &r.advices)
-        .map(|a| a.level)
-        .max();
     let failed = match (args.fail_on, worst) {
         (FailOn::Never, _) | (_, None) => false,
         (FailOn::Warning, Some(_)) => true,

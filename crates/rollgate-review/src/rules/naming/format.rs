@@ -90,23 +90,23 @@ pub(crate) fn expected_name(format: &str, values: &Values<'_>) -> Option<String>
     Some(name)
 }
 
-/// Compiles a pattern, remembering the result; `None` for an invalid one.
-pub(crate) fn compile(pattern: &str) -> Option<Regex> {
+/// Whether `text` matches `pattern`; `None` for an invalid pattern.
+/// Compiled patterns are cached per thread and used in place: a cloned
+/// `Regex` would build its matching cache anew on every call.
+pub(crate) fn is_match(pattern: &str, text: &str) -> Option<bool> {
     thread_local! {
         static CACHE: RefCell<HashMap<String, Option<Regex>>> = RefCell::new(HashMap::new());
     }
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(compiled) = cache.get(pattern) {
-            return compiled.clone();
+        if !cache.contains_key(pattern) {
+            // Template patterns differ per object; keep the cache bounded.
+            if cache.len() > 4096 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_string(), Regex::new(pattern).ok());
         }
-        // Template patterns differ per object; keep the cache bounded.
-        if cache.len() > 4096 {
-            cache.clear();
-        }
-        let compiled = Regex::new(pattern).ok();
-        cache.insert(pattern.to_string(), compiled.clone());
-        compiled
+        cache.get(pattern).and_then(|compiled| compiled.as_ref()).map(|regex| regex.is_match(text))
     })
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn check_name(
         return;
     }
     let format = options.format.as_str();
-    let subject = if object.generated {
+    let subject = || if object.generated {
         format!(
             "{} {} has no name, so PostgreSQL names it \"{}\", which",
             object.kind, object.owner, object.name
@@ -148,10 +148,16 @@ pub(crate) fn check_name(
         format!("{} \"{}\"{owner}", object.kind, object.name)
     };
     if !format.is_empty() {
-        let pattern = expand(format, values);
-        if let Some(regex) = compile(&pattern)
-            && !regex.is_match(object.name)
-        {
+        // A template that expands to a plain name needs no regex.
+        let expected = if is_template(format) { expected_name(format, values) } else { None };
+        let pattern = if expected.is_some() { String::new() } else { expand(format, values) };
+        let matches = match &expected {
+            Some(expected) => Some(object.name == expected),
+            None => is_match(&pattern, object.name),
+        };
+        if matches == Some(false) {
+            let pattern = if pattern.is_empty() { expand(format, values) } else { pattern };
+            let subject = subject();
             let fix = match (is_template(format), expected_name(format, values)) {
                 (true, Some(expected)) if object.generated => format!("name it \"{expected}\""),
                 (true, Some(expected)) => format!("rename it to \"{expected}\""),
@@ -167,6 +173,7 @@ pub(crate) fn check_name(
     }
     let length = object.name.chars().count();
     if options.max_length > 0 && length as i64 > options.max_length {
+        let subject = subject();
         out.push(Finding::new(
             object.span,
             format!(
@@ -209,7 +216,7 @@ mod tests {
             expected_name("^uk_{{table}}_{{column_list}}$", &unknown),
             None
         );
-        assert!(compile("(unclosed").is_none());
+        assert!(is_match("(unclosed", "x").is_none());
         assert_eq!(
             Value::columns([Some("a"), Some("b")]).clone_name(),
             Some("a_b".into())

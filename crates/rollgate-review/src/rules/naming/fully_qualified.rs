@@ -160,11 +160,13 @@ fn cte_names(text: &str) -> Vec<String> {
     if !lower.contains("with") {
         return Vec::new();
     }
-    let Some(regex) = super::format::compile(
-        r#"(?i)(?:\bwith\s+(?:recursive\s+)?|,\s*)("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\s*(?:\([^()]*\)\s*)?as\s+(?:not\s+)?(?:materialized\s+)?\("#,
-    ) else {
-        return Vec::new();
-    };
+    static CTE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?i)(?:\bwith\s+(?:recursive\s+)?|,\s*)("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\s*(?:\([^()]*\)\s*)?as\s+(?:not\s+)?(?:materialized\s+)?\("#,
+        )
+        .expect("the CTE pattern is valid")
+    });
+    let regex = &*CTE;
     regex
         .captures_iter(text)
         .filter_map(|c| c.get(1))
