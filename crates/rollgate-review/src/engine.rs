@@ -78,7 +78,12 @@ impl<'p> Reviewer<'p> {
         while let Some(parsed) = current.take() {
             let (next, reports) = rayon::join(
                 || batches.next().map(parse_batch),
-                || parsed.into_iter().map(|(loaded, parsed)| self.review_one(loaded, parsed)).collect::<Vec<_>>(),
+                || {
+                    parsed
+                        .into_iter()
+                        .map(|(loaded, parsed)| self.review_one(loaded, parsed))
+                        .collect::<Vec<_>>()
+                },
             );
             reports.into_iter().for_each(&mut emit);
             current = next;

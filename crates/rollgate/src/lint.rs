@@ -48,7 +48,10 @@ pub fn run(args: LintArgs) -> Result<u8> {
     let batches = files.chunks(BATCH).map(|chunk| {
         let mut batch = Vec::with_capacity(chunk.len());
         for file in chunk {
-            match rollgate_migration::load(&file.path, &display_path(&file.path, &file.display, &cwd)) {
+            match rollgate_migration::load(
+                &file.path,
+                &display_path(&file.path, &file.display, &cwd),
+            ) {
                 Ok(loaded) => batch.push(loaded),
                 Err(error) => {
                     eprintln!("error: {error}");
@@ -83,7 +86,11 @@ pub fn run(args: LintArgs) -> Result<u8> {
     rollgate_report::render(format, &reports, &options, &mut out)?;
     out.flush()?;
 
-    let worst = reports.iter().flat_map(|r| &r.advices).map(|a| a.level).max();
+    let worst = reports
+        .iter()
+        .flat_map(|r| &r.advices)
+        .map(|a| a.level)
+        .max();
     // Freeing every report one by one costs more than the process exit
     // that follows; the operating system reclaims the memory.
     std::mem::forget(reports);

@@ -106,7 +106,10 @@ pub(crate) fn is_match(pattern: &str, text: &str) -> Option<bool> {
             }
             cache.insert(pattern.to_string(), Regex::new(pattern).ok());
         }
-        cache.get(pattern).and_then(|compiled| compiled.as_ref()).map(|regex| regex.is_match(text))
+        cache
+            .get(pattern)
+            .and_then(|compiled| compiled.as_ref())
+            .map(|regex| regex.is_match(text))
     })
 }
 
@@ -134,29 +137,43 @@ pub(crate) fn check_name(
         return;
     }
     let format = options.format.as_str();
-    let subject = || if object.generated {
-        format!(
-            "{} {} has no name, so PostgreSQL names it \"{}\", which",
-            object.kind, object.owner, object.name
-        )
-    } else {
-        let owner = if object.owner.is_empty() {
-            String::new()
+    let subject = || {
+        if object.generated {
+            format!(
+                "{} {} has no name, so PostgreSQL names it \"{}\", which",
+                object.kind, object.owner, object.name
+            )
         } else {
-            format!(" {}", object.owner)
-        };
-        format!("{} \"{}\"{owner}", object.kind, object.name)
+            let owner = if object.owner.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", object.owner)
+            };
+            format!("{} \"{}\"{owner}", object.kind, object.name)
+        }
     };
     if !format.is_empty() {
         // A template that expands to a plain name needs no regex.
-        let expected = if is_template(format) { expected_name(format, values) } else { None };
-        let pattern = if expected.is_some() { String::new() } else { expand(format, values) };
+        let expected = if is_template(format) {
+            expected_name(format, values)
+        } else {
+            None
+        };
+        let pattern = if expected.is_some() {
+            String::new()
+        } else {
+            expand(format, values)
+        };
         let matches = match &expected {
             Some(expected) => Some(object.name == expected),
             None => is_match(&pattern, object.name),
         };
         if matches == Some(false) {
-            let pattern = if pattern.is_empty() { expand(format, values) } else { pattern };
+            let pattern = if pattern.is_empty() {
+                expand(format, values)
+            } else {
+                pattern
+            };
             let subject = subject();
             let fix = match (is_template(format), expected_name(format, values)) {
                 (true, Some(expected)) if object.generated => format!("name it \"{expected}\""),
