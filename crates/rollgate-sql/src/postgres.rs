@@ -192,7 +192,7 @@ fn statement(node: &SyntaxNode) -> Option<Statement> {
             }),
             target_span: node
                 .children()
-                .find(|n| format!("{:?}", n.kind()).starts_with("REINDEX_TARGET"))
+                .find(|n| kind_class(n.kind()) & REINDEX_TARGET_KIND != 0)
                 .map_or(span(node), |n| span(&n)),
         },
         K::VACUUM => StatementKind::Vacuum {
@@ -869,9 +869,37 @@ fn database_options(node: &SyntaxNode) -> Vec<(String, String)> {
 
 // ------------------------------------------------------------ data types
 
+/// Node kinds classified once by name: squawk names every type node
+/// `*_TYPE` and every expression node `*_EXPR`.
+static KIND_CLASSES: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    (0..u16::from(K::__LAST))
+        .map(|raw| {
+            let kind = K::from(raw);
+            let name = format!("{kind:?}");
+            let mut class = 0;
+            if name.ends_with("_TYPE") && kind != K::ENUM_TYPE {
+                class |= TYPE_KIND;
+            }
+            if name.ends_with("_EXPR") || matches!(kind, K::LITERAL | K::NAME_REF | K::ARRAY_EXPR) {
+                class |= EXPR_KIND;
+            }
+            if name.starts_with("REINDEX_TARGET") {
+                class |= REINDEX_TARGET_KIND;
+            }
+            class
+        })
+        .collect()
+});
+const TYPE_KIND: u8 = 1;
+const EXPR_KIND: u8 = 2;
+const REINDEX_TARGET_KIND: u8 = 4;
+
+fn kind_class(kind: K) -> u8 {
+    KIND_CLASSES.get(usize::from(u16::from(kind))).copied().unwrap_or(0)
+}
+
 fn is_type_kind(kind: K) -> bool {
-    let name = format!("{kind:?}");
-    name.ends_with("_TYPE") && !matches!(kind, K::ENUM_TYPE)
+    kind_class(kind) & TYPE_KIND != 0
 }
 
 fn data_type(node: &SyntaxNode) -> DataType {
@@ -965,8 +993,7 @@ fn data_type(node: &SyntaxNode) -> DataType {
 // ----------------------------------------------------------- expressions
 
 fn is_expr_kind(kind: K) -> bool {
-    let name = format!("{kind:?}");
-    name.ends_with("_EXPR") || matches!(kind, K::LITERAL | K::NAME_REF | K::ARRAY_EXPR)
+    kind_class(kind) & EXPR_KIND != 0
 }
 
 /// The first child node that is an expression, lowered.
