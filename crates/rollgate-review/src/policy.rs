@@ -280,13 +280,13 @@ impl RuleOverride {
                 return reject("format");
             }
             // Template formats (`{{table}}`) are checked when expanded.
-            if !format.contains("{{") {
-                if let Err(error) = regex::Regex::new(format) {
-                    return Err(ConfigError::new(
-                        format!("{setting}.format"),
-                        format!("invalid regular expression: {error}"),
-                    ));
-                }
+            if !format.contains("{{")
+                && let Err(error) = regex::Regex::new(format)
+            {
+                return Err(ConfigError::new(
+                    format!("{setting}.format"),
+                    format!("invalid regular expression: {error}"),
+                ));
             }
             options.format.clone_from(format);
         }

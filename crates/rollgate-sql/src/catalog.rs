@@ -252,14 +252,14 @@ impl Catalog {
                     self.tables.retain(|(schema, _), _| *schema != name.name);
                 }
             }
-            StatementKind::CreateEnum { name, values } => {
-                if self.enums.insert(key(name), values.clone()).is_some() {
-                    problems.push(ReplayProblem {
-                        kind: ReplayProblemKind::AlreadyExists,
-                        object: format!("type \"{}\"", name.display()),
-                        span: name.span,
-                    });
-                }
+            StatementKind::CreateEnum { name, values }
+                if self.enums.insert(key(name), values.clone()).is_some() =>
+            {
+                problems.push(ReplayProblem {
+                    kind: ReplayProblemKind::AlreadyExists,
+                    object: format!("type \"{}\"", name.display()),
+                    span: name.span,
+                });
             }
             StatementKind::AlterEnumAddValue(add) => match self.enums.get_mut(&key(&add.name)) {
                 Some(values) => {

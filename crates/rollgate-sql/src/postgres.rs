@@ -730,12 +730,24 @@ fn select(node: &SyntaxNode) -> Select {
                     }
                 }
             }
+            // Common table expressions are named in FROM like tables; they
+            // are not tables.
+            let ctes: Vec<String> = child(node, K::WITH_CLAUSE)
+                .map(|with| {
+                    with.descendants()
+                        .filter(|n| n.kind() == K::CTE_NAME)
+                        .filter_map(|n| first_ident(&n))
+                        .map(|i| i.name)
+                        .collect()
+                })
+                .unwrap_or_default();
             if let Some(from) = child(node, K::FROM_CLAUSE) {
                 result.has_from = true;
                 result.from = from
                     .descendants()
                     .filter(|n| n.kind() == K::RELATION_NAME_REF || n.kind() == K::TABLE_NAME_REF)
                     .map(|n| object_name(&n))
+                    .filter(|name| name.schema.is_some() || !ctes.contains(&name.name))
                     .collect();
             }
             result.where_clause = child(node, K::WHERE_CLAUSE).and_then(|n| first_expr(&n));
@@ -895,7 +907,10 @@ const EXPR_KIND: u8 = 2;
 const REINDEX_TARGET_KIND: u8 = 4;
 
 fn kind_class(kind: K) -> u8 {
-    KIND_CLASSES.get(usize::from(u16::from(kind))).copied().unwrap_or(0)
+    KIND_CLASSES
+        .get(usize::from(u16::from(kind)))
+        .copied()
+        .unwrap_or(0)
 }
 
 fn is_type_kind(kind: K) -> bool {
@@ -956,7 +971,7 @@ fn data_type(node: &SyntaxNode) -> DataType {
             None,
             words
                 .into_iter()
-                .filter(|w| !matches!(w.as_str(), "with" | "without" | "time" | "zone") || false)
+                .filter(|w| !matches!(w.as_str(), "with" | "without" | "time" | "zone"))
                 .collect::<Vec<_>>(),
         )
     };
@@ -1035,6 +1050,21 @@ fn expr(node: &SyntaxNode) -> Expr {
             },
             None => ExprKind::Other(Vec::new()),
         },
+        K::CALL_EXPR if child(node, K::EXISTS_FN).is_some() => {
+            let args = child(node, K::EXISTS_FN)
+                .into_iter()
+                .flat_map(|e| {
+                    e.children()
+                        .filter(|n| is_select_kind(n.kind()))
+                        .collect::<Vec<_>>()
+                })
+                .map(|n| expr(&n))
+                .collect();
+            ExprKind::Call {
+                name: "exists".into(),
+                args,
+            }
+        }
         K::CALL_EXPR => {
             let name = node
                 .children()
@@ -1067,25 +1097,43 @@ fn expr(node: &SyntaxNode) -> Expr {
             ExprKind::Call { name, args }
         }
         K::BIN_EXPR => {
-            let mut operands = node
-                .children()
-                .filter(|n| !is_trivia_node(n))
-                .map(|n| expr(&n));
-            let op: Vec<String> = node
-                .children_with_tokens()
-                .filter_map(|e| e.into_token())
-                .filter(|t| !t.kind().is_trivia())
-                .map(|t| t.text().to_uppercase())
-                .collect();
-            // Operators like `IS NOT DISTINCT FROM` may be a node of their own.
-            let op = if op.is_empty() {
-                node.children()
-                    .find(|n| format!("{:?}", n.kind()).contains("OP") || !is_expr_kind(n.kind()))
-                    .map(|n| n.text().to_string().to_uppercase())
-                    .unwrap_or_default()
-            } else {
-                op.join(" ")
+            // Operands are expression nodes; the operator is the tokens and
+            // operator nodes between them (`NOT LIKE`, `IS NOT`, `OPERATOR(...)`).
+            let is_operand = |n: &SyntaxNode| {
+                is_expr_kind(n.kind()) || is_select_kind(n.kind()) || is_type_kind(n.kind())
             };
+            let mut operands = node.children().filter(is_operand).map(|n| expr(&n));
+            let op = node
+                .children_with_tokens()
+                .filter(|e| match e {
+                    rowan::NodeOrToken::Token(t) => !t.kind().is_trivia(),
+                    rowan::NodeOrToken::Node(n) => !is_operand(n),
+                })
+                .flat_map(|e| match e {
+                    rowan::NodeOrToken::Token(t) => vec![t.text().to_uppercase()],
+                    rowan::NodeOrToken::Node(n) => {
+                        let tokens: Vec<SyntaxToken> = n
+                            .descendants_with_tokens()
+                            .filter_map(|d| d.into_token())
+                            .filter(|t| !t.kind().is_trivia())
+                            .collect();
+                        // `||` is two PIPE tokens; `NOT LIKE` two words.
+                        let separator = if tokens.iter().any(|t| t.kind().is_keyword()) {
+                            " "
+                        } else {
+                            ""
+                        };
+                        vec![
+                            tokens
+                                .iter()
+                                .map(|t| t.text().to_uppercase())
+                                .collect::<Vec<_>>()
+                                .join(separator),
+                        ]
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             match (operands.next(), operands.next()) {
                 (Some(left), Some(right)) => ExprKind::Binary {
                     op,
@@ -1157,10 +1205,6 @@ fn expr(node: &SyntaxNode) -> Expr {
     }
 }
 
-fn is_trivia_node(node: &SyntaxNode) -> bool {
-    node.kind().is_trivia()
-}
-
 // ----------------------------------------------------------------- names
 
 fn span(node: &SyntaxNode) -> Span {
@@ -1215,12 +1259,12 @@ fn unquote(text: &str) -> String {
     if text.len() >= 2 && text.starts_with('"') && text.ends_with('"') {
         return text[1..text.len() - 1].replace("\"\"", "\"");
     }
-    if text.starts_with('$') {
-        if let Some(tag_end) = text[1..].find('$') {
-            let tag = &text[..tag_end + 2];
-            if text.len() >= 2 * tag.len() && text.ends_with(tag) {
-                return text[tag.len()..text.len() - tag.len()].to_string();
-            }
+    if text.starts_with('$')
+        && let Some(tag_end) = text[1..].find('$')
+    {
+        let tag = &text[..tag_end + 2];
+        if text.len() >= 2 * tag.len() && text.ends_with(tag) {
+            return text[tag.len()..text.len() - tag.len()].to_string();
         }
     }
     text.to_string()

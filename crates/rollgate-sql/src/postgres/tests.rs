@@ -226,3 +226,57 @@ fn create_trigger_names_its_table() {
     assert_eq!(name.name, "trg");
     assert_eq!(table.map(|t| t.display()), Some("public.users".to_string()));
 }
+
+#[test]
+fn operators_written_as_words_keep_both_operands() {
+    let StatementKind::Select(select) = one(
+        "SELECT 1 FROM t WHERE a NOT LIKE '%x' AND b IS NOT NULL AND EXISTS (SELECT 1 FROM u);",
+    ) else {
+        panic!()
+    };
+    let mut binaries = Vec::new();
+    let mut calls = Vec::new();
+    select
+        .where_clause
+        .as_ref()
+        .unwrap()
+        .walk(&mut |e| match &e.kind {
+            ExprKind::Binary { op, right, .. } => {
+                binaries.push((op.clone(), format!("{:?}", right.kind)))
+            }
+            ExprKind::Call { name, args } => calls.push((name.clone(), args.len())),
+            _ => {}
+        });
+    assert!(
+        binaries.contains(&("NOT LIKE".into(), "String(\"%x\")".into())),
+        "{binaries:?}"
+    );
+    assert!(
+        binaries.contains(&("IS NOT".into(), "Null".into())),
+        "{binaries:?}"
+    );
+    let StatementKind::Select(concat) = one("SELECT 1 WHERE name LIKE '%' || 'smith';") else {
+        panic!()
+    };
+    let Some(ExprKind::Binary { right, .. }) = concat.where_clause.map(|w| w.kind) else {
+        panic!()
+    };
+    assert!(matches!(&right.kind, ExprKind::Binary { op, .. } if op == "||"));
+    assert_eq!(calls, [("exists".to_string(), 1)]);
+}
+
+#[test]
+fn common_table_expressions_are_not_tables() {
+    let StatementKind::Select(select) = one("WITH w AS (SELECT 1) SELECT * FROM w JOIN t ON true;")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        select
+            .from
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>(),
+        ["t"]
+    );
+}

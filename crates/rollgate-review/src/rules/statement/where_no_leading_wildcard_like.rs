@@ -30,7 +30,7 @@ fn check(cx: &RuleCx<'_>, out: &mut Vec<Finding>) {
             if !is_like(op) {
                 return;
             }
-            let Some((pattern, span)) = pattern(cx, expr, right) else {
+            let Some((pattern, span)) = pattern(right) else {
                 return;
             };
             if pattern.starts_with('%') || pattern.starts_with('_') {
@@ -54,34 +54,14 @@ fn is_like(op: &str) -> bool {
 
 /// The pattern literal of a LIKE: the right operand, the left side of its
 /// `ESCAPE`, or the first part of a `||` concatenation.
-fn pattern(cx: &RuleCx<'_>, like: &Expr, right: &Expr) -> Option<(String, Span)> {
+fn pattern(right: &Expr) -> Option<(String, Span)> {
     let mut expr = right;
     loop {
         match &expr.kind {
             ExprKind::String(text) => return Some((text.clone(), expr.span)),
             ExprKind::Binary { op, left, .. } if op == "ESCAPE" || op == "||" => expr = left,
             ExprKind::Cast { expr: inner, .. } => expr = inner,
-            // `NOT LIKE` is lowered with the operator as the right operand
-            // and the pattern dropped: read the literal from the text after
-            // it.
-            ExprKind::Other(children) if children.is_empty() => {
-                return literal_after(cx, Span::new(expr.span.end, like.span.end));
-            }
             _ => return None,
         }
     }
-}
-
-/// The string literal at the start of `span`'s text, if any.
-fn literal_after(cx: &RuleCx<'_>, span: Span) -> Option<(String, Span)> {
-    let text = cx.text(span);
-    let trimmed = text.trim_start();
-    let offset = (text.len() - trimmed.len()) as u32;
-    let body = trimmed.strip_prefix('\'')?;
-    let end = body.find('\'')?;
-    let start = span.start + offset;
-    Some((
-        body.get(..end)?.to_string(),
-        Span::new(start, start + end as u32 + 2),
-    ))
 }
