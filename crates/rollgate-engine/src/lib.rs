@@ -19,9 +19,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod any;
 pub mod mysql;
 pub mod postgres;
 pub mod schema;
+pub mod scratch;
 pub mod sqlite;
 
 mod url;

@@ -18,6 +18,7 @@ mod directives;
 mod discover;
 mod file;
 mod name;
+mod plan;
 mod version;
 
 pub use checksum::{Checksum, ChecksumError, SHA256_V1};
@@ -29,6 +30,11 @@ pub use discover::{
     DEFAULT_PATTERN, DiscoverError, DiscoveredFile, Discovery, DiscoveryWarning, discover,
     expand_paths,
 };
-pub use file::{LoadError, Loaded, MAX_REVIEW_SIZE, MigrationFile, load};
+pub use file::{LoadError, Loaded, MAX_REVIEW_SIZE, MigrationFile, load, load_for_apply};
 pub use name::{ChangeType, ParsedName, parse_file_name};
+pub use plan::{
+    AppliedKind, AppliedRecord, AppliedStatus, FileState, FileStatus, Plan, PlanError, PlanOptions,
+    PlanStep, ResumeProblem, URL_PLACEHOLDER, baseline_versions, plan, statements_checksum,
+    statements_checksum_prefixes, status,
+};
 pub use version::{Version, VersionError};

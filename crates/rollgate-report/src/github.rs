@@ -9,29 +9,25 @@ use std::io;
 
 use rollgate_review::{FileReport, Level};
 
-use crate::summary_sentence;
-
-pub(crate) fn render(files: &[FileReport], out: &mut dyn io::Write) -> io::Result<()> {
-    for file in files {
-        for advice in &file.advices {
-            let command = match advice.level {
-                Level::Error => "error",
-                Level::Warning => "warning",
-            };
-            writeln!(
-                out,
-                "::{command} file={},line={},endLine={},col={},endColumn={},title={}::{}",
-                escape_property(&file.path),
-                advice.line,
-                advice.end_line,
-                advice.column,
-                advice.end_column,
-                escape_property(&advice.rule),
-                escape_data(&advice.content),
-            )?;
-        }
+pub(crate) fn file(file: &FileReport, out: &mut dyn io::Write) -> io::Result<()> {
+    for advice in &file.advices {
+        let command = match advice.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        };
+        writeln!(
+            out,
+            "::{command} file={},line={},endLine={},col={},endColumn={},title={}::{}",
+            escape_property(&file.path),
+            advice.line,
+            advice.end_line,
+            advice.column,
+            advice.end_column,
+            escape_property(&advice.rule),
+            escape_data(&advice.content),
+        )?;
     }
-    writeln!(out, "{}", summary_sentence(files))
+    Ok(())
 }
 
 fn escape_data(text: &str) -> String {

@@ -11,17 +11,32 @@ use rollgate_review::{FileReport, Level};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub(crate) fn render(files: &[FileReport], out: &mut dyn io::Write) -> io::Result<()> {
-    // How often each (path, rule, content) was seen so far, so identical
-    // findings in one file still get distinct fingerprints.
-    let mut seen: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    let mut issues = Vec::new();
-    for file in files {
+use crate::pretty::{PrettyJson, end_array};
+
+/// How many issues were written, to place the commas and the closing `]`.
+pub(crate) struct Gitlab {
+    issues: usize,
+    pretty: PrettyJson,
+}
+
+impl Gitlab {
+    pub(crate) fn start(out: &mut dyn io::Write) -> io::Result<Gitlab> {
+        out.write_all(b"[")?;
+        Ok(Gitlab {
+            issues: 0,
+            pretty: PrettyJson::default(),
+        })
+    }
+
+    pub(crate) fn file(&mut self, file: &FileReport, out: &mut dyn io::Write) -> io::Result<()> {
+        // How often each (rule, content) was seen so far in this file, so
+        // identical findings in one file still get distinct fingerprints.
+        // The count is per path, and a path is reviewed once, so it starts
+        // afresh with each file.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
         for advice in &file.advices {
-            let occurrence = seen
-                .entry((&file.path, &advice.rule, &advice.content))
-                .or_default();
-            issues.push(Issue {
+            let occurrence = seen.entry((&advice.rule, &advice.content)).or_default();
+            let issue = Issue {
                 kind: "issue",
                 check_name: &advice.rule,
                 description: &advice.content,
@@ -37,12 +52,18 @@ pub(crate) fn render(files: &[FileReport], out: &mut dyn io::Write) -> io::Resul
                         end: advice.end_line,
                     },
                 },
-            });
+            };
             *occurrence += 1;
+            self.pretty.write_element(out, &issue, self.issues, "  ")?;
+            self.issues += 1;
         }
+        Ok(())
     }
-    serde_json::to_writer_pretty(&mut *out, &issues)?;
-    writeln!(out)
+
+    pub(crate) fn finish(self, out: &mut dyn io::Write) -> io::Result<()> {
+        end_array(out, self.issues, "")?;
+        out.write_all(b"\n")
+    }
 }
 
 /// Hex SHA-256 of `path \0 rule \0 content \0 occurrence`.

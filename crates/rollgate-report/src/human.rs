@@ -11,19 +11,28 @@ use anstyle::{AnsiColor, Style};
 use rollgate_review::{Advice, FileReport, Level};
 use rollgate_sql::text::LineIndex;
 
-use crate::{RenderOptions, summary_sentence};
+use crate::RenderOptions;
 
 /// A longer span is cut after this many lines; the first lines say where
 /// the statement is, the rest would only push other findings off screen.
 const MAX_FRAME_LINES: u32 = 3;
 
-pub(crate) fn render(
-    files: &[FileReport],
-    options: &RenderOptions,
-    out: &mut dyn io::Write,
-) -> io::Result<()> {
-    let palette = Palette::new(options.color);
-    for file in files.iter().filter(|file| !file.advices.is_empty()) {
+/// The palette, decided once; a file needs nothing from the ones before.
+pub(crate) struct Human {
+    palette: Palette,
+}
+
+impl Human {
+    pub(crate) fn new(options: &RenderOptions) -> Human {
+        Human {
+            palette: Palette::new(options.color),
+        }
+    }
+
+    pub(crate) fn file(&self, file: &FileReport, out: &mut dyn io::Write) -> io::Result<()> {
+        if file.advices.is_empty() {
+            return Ok(());
+        }
         let source = file
             .source
             .as_deref()
@@ -32,10 +41,10 @@ pub(crate) fn render(
             let frame = source
                 .as_ref()
                 .and_then(|(text, index)| Frame::new(text, index, advice));
-            write_advice(out, &palette, &file.path, advice, frame.as_ref())?;
+            write_advice(out, &self.palette, &file.path, advice, frame.as_ref())?;
         }
+        Ok(())
     }
-    writeln!(out, "{}", summary_sentence(files))
 }
 
 fn write_advice(

@@ -8,19 +8,21 @@ use rollgate_review::{Advice, FileReport, Level};
 
 use crate::counted;
 
-pub(crate) fn render(files: &[FileReport], out: &mut dyn io::Write) -> io::Result<()> {
-    let tests = files.len();
-    let failures = files.iter().filter(|file| errors(file) > 0).count();
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        out,
-        r#"<testsuites name="rollgate" tests="{tests}" failures="{failures}">"#
-    )?;
-    writeln!(
-        out,
-        r#"  <testsuite name="rollgate lint" tests="{tests}" failures="{failures}">"#
-    )?;
-    for file in files {
+/// The test cases so far, as XML. The root elements state the totals
+/// before any case, so the cases wait for the end; they are kept as text,
+/// not as reports, which is all the output needs. One exactly sized string
+/// per case rather than one growing string: that would hold up to twice the
+/// text while it grows.
+#[derive(Default)]
+pub(crate) struct Junit {
+    tests: usize,
+    failures: usize,
+    cases: Vec<Box<str>>,
+}
+
+impl Junit {
+    pub(crate) fn file(&mut self, file: &FileReport) {
+        self.tests += 1;
         let path = escape(&file.path, true);
         let open = format!(r#"    <testcase name="{path}" classname="rollgate.{path}""#);
         let listing = || {
@@ -31,27 +33,54 @@ pub(crate) fn render(files: &[FileReport], out: &mut dyn io::Write) -> io::Resul
                 .collect();
             lines.join("\n")
         };
+        let mut case = String::new();
         match errors(file) {
-            0 if file.advices.is_empty() => writeln!(out, "{open}/>")?,
+            0 if file.advices.is_empty() => {
+                case.push_str(&open);
+                case.push_str("/>\n");
+            }
             0 => {
-                writeln!(out, "{open}>")?;
-                writeln!(out, "      <system-out>{}</system-out>", listing())?;
-                writeln!(out, "    </testcase>")?;
+                case.push_str(&open);
+                case.push_str(">\n");
+                case.push_str(&format!("      <system-out>{}</system-out>\n", listing()));
+                case.push_str("    </testcase>\n");
             }
             errors => {
-                writeln!(out, "{open}>")?;
-                writeln!(
-                    out,
-                    r#"      <failure message="{}" type="ERROR">{}</failure>"#,
+                self.failures += 1;
+                case.push_str(&open);
+                case.push_str(">\n");
+                case.push_str(&format!(
+                    "      <failure message=\"{}\" type=\"ERROR\">{}</failure>\n",
                     counted(errors, "error"),
                     listing()
-                )?;
-                writeln!(out, "    </testcase>")?;
+                ));
+                case.push_str("    </testcase>\n");
             }
         }
+        self.cases.push(case.into_boxed_str());
     }
-    writeln!(out, "  </testsuite>")?;
-    writeln!(out, "</testsuites>")
+
+    pub(crate) fn finish(self, out: &mut dyn io::Write) -> io::Result<()> {
+        let Junit {
+            tests,
+            failures,
+            cases,
+        } = self;
+        writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+        writeln!(
+            out,
+            r#"<testsuites name="rollgate" tests="{tests}" failures="{failures}">"#
+        )?;
+        writeln!(
+            out,
+            r#"  <testsuite name="rollgate lint" tests="{tests}" failures="{failures}">"#
+        )?;
+        for case in cases {
+            out.write_all(case.as_bytes())?;
+        }
+        writeln!(out, "  </testsuite>")?;
+        writeln!(out, "</testsuites>")
+    }
 }
 
 fn errors(file: &FileReport) -> usize {

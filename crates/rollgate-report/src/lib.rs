@@ -9,13 +9,14 @@
 
 use std::{fmt, io, str::FromStr};
 
-use rollgate_review::{FileReport, Summary};
+use rollgate_review::{FileReport, Level, Summary};
 
 mod github;
 mod gitlab;
 mod human;
 mod json;
 mod junit;
+mod pretty;
 mod sarif;
 
 /// An output format, named on the command line by [`Format::as_str`].
@@ -95,26 +96,115 @@ pub struct RenderOptions {
 
 /// Writes the review of `files` to `out` in `format`. Every file appears in
 /// formats that list files (JSON, JUnit), clean ones included.
+///
+/// A thin wrapper over [`Renderer`], for callers that hold every report.
 pub fn render(
     format: Format,
     files: &[FileReport],
     options: &RenderOptions,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
-    match format {
-        Format::Human => human::render(files, options, out),
-        Format::Json => json::render(files, out),
-        Format::Gitlab => gitlab::render(files, out),
-        Format::Github => github::render(files, out),
-        Format::Sarif => sarif::render(files, options, out),
-        Format::Junit => junit::render(files, out),
+    let mut renderer = Renderer::new(format, options, out)?;
+    for file in files {
+        renderer.file(file)?;
     }
+    renderer.finish()?;
+    Ok(())
+}
+
+/// Writes a review to `out` one file at a time, so a caller that gets
+/// reports one by one need not keep them: the output is the same as
+/// [`render`] on all of them in the order given.
+///
+/// A renderer keeps only what its format cannot write before the end: the
+/// totals, SARIF's table of rules (one entry per distinct rule) and JUnit's
+/// test cases (its root element states the totals). The other formats keep
+/// no text of past files.
+pub struct Renderer<'w> {
+    out: &'w mut dyn io::Write,
+    summary: Summary,
+    state: State,
+}
+
+impl<'w> Renderer<'w> {
+    /// Starts a review in `format`, writing whatever comes before the first
+    /// file.
+    pub fn new(
+        format: Format,
+        options: &RenderOptions,
+        out: &'w mut dyn io::Write,
+    ) -> io::Result<Renderer<'w>> {
+        let state = match format {
+            Format::Human => State::Human(human::Human::new(options)),
+            Format::Json => State::Json(json::Json::start(out)?),
+            Format::Gitlab => State::Gitlab(gitlab::Gitlab::start(out)?),
+            Format::Github => State::Github,
+            Format::Sarif => State::Sarif(sarif::Sarif::start(options, out)?),
+            Format::Junit => State::Junit(junit::Junit::default()),
+        };
+        Ok(Renderer {
+            out,
+            summary: Summary::default(),
+            state,
+        })
+    }
+
+    /// Renders one file's review. The report is not kept.
+    pub fn file(&mut self, report: &FileReport) -> io::Result<()> {
+        self.summary.files += 1;
+        self.summary.statements += report.statements;
+        for advice in &report.advices {
+            match advice.level {
+                Level::Error => self.summary.errors += 1,
+                Level::Warning => self.summary.warnings += 1,
+            }
+        }
+        let out = &mut *self.out;
+        match &mut self.state {
+            State::Human(human) => human.file(report, out),
+            State::Json(json) => json.file(report, out),
+            State::Gitlab(gitlab) => gitlab.file(report, out),
+            State::Github => github::file(report, out),
+            State::Sarif(sarif) => sarif.file(report, out),
+            State::Junit(junit) => {
+                junit.file(report);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes whatever comes after the last file and returns the totals over
+    /// every file given.
+    pub fn finish(self) -> io::Result<Summary> {
+        let Renderer {
+            out,
+            summary,
+            state,
+        } = self;
+        match state {
+            State::Human(_) | State::Github => writeln!(out, "{}", summary_sentence(&summary))?,
+            State::Json(json) => json.finish(&summary, out)?,
+            State::Gitlab(gitlab) => gitlab.finish(out)?,
+            State::Sarif(sarif) => sarif.finish(out)?,
+            State::Junit(junit) => junit.finish(out)?,
+        }
+        Ok(summary)
+    }
+}
+
+/// What each format carries from one file to the next.
+enum State {
+    Human(human::Human),
+    Json(json::Json),
+    Gitlab(gitlab::Gitlab),
+    Github,
+    Sarif(sarif::Sarif),
+    Junit(junit::Junit),
 }
 
 /// One sentence for the end of text output, e.g. `Found 2 errors and 1
 /// warning in 3 files (14 statements).`
-fn summary_sentence(files: &[FileReport]) -> String {
-    let summary = Summary::of(files);
+fn summary_sentence(summary: &Summary) -> String {
     let scope = format!(
         "in {} ({})",
         counted(summary.files, "file"),

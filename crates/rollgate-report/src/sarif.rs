@@ -1,39 +1,67 @@
 //! SARIF 2.1.0, the format GitHub code scanning and most IDEs import: one
 //! run whose driver lists each rule used, in first-seen order, and one
 //! result per advice that points at its rule by index.
+//!
+//! The run lists its results before its tool, so results can be written as
+//! the files come and only the rule list waits for the end: memory grows
+//! with the number of distinct rules, not of files. JSON object members
+//! have no order, so readers do not mind.
 
 use std::io;
 
 use rollgate_review::{FileReport, Level};
 use serde::Serialize;
 
-use crate::RenderOptions;
+use crate::{
+    RenderOptions,
+    pretty::{PrettyJson, end_array},
+};
 
-pub(crate) fn render(
-    files: &[FileReport],
-    options: &RenderOptions,
-    out: &mut dyn io::Write,
-) -> io::Result<()> {
-    let mut rules: Vec<Rule<'_>> = Vec::new();
-    let mut results = Vec::new();
-    for file in files {
+/// The rules seen so far, in first-seen order, and how many results were
+/// written. Results are written as they come; the driver, whose rule list
+/// is complete only at the end, follows them in the run object.
+pub(crate) struct Sarif {
+    tool_version: &'static str,
+    rules: Vec<Rule>,
+    results: usize,
+    pretty: PrettyJson,
+}
+
+impl Sarif {
+    pub(crate) fn start(options: &RenderOptions, out: &mut dyn io::Write) -> io::Result<Sarif> {
+        // The bytes of `Log` as serde_json would write it up to the first
+        // result; a test checks that the whole document parses.
+        out.write_all(
+            concat!(
+                "{\n",
+                "  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n",
+                "  \"version\": \"2.1.0\",\n",
+                "  \"runs\": [\n",
+                "    {\n",
+                // Stated because readers disagree on the default, and our
+                // columns count characters, not UTF-16 code units.
+                "      \"columnKind\": \"unicodeCodePoints\",\n",
+                "      \"results\": [",
+            )
+            .as_bytes(),
+        )?;
+        Ok(Sarif {
+            tool_version: options.tool_version,
+            rules: Vec::new(),
+            results: 0,
+            pretty: PrettyJson::default(),
+        })
+    }
+
+    pub(crate) fn file(&mut self, file: &FileReport, out: &mut dyn io::Write) -> io::Result<()> {
+        if file.advices.is_empty() {
+            return Ok(());
+        }
+        let uri = uri_reference(&file.path);
         for advice in &file.advices {
-            let rule_index = match rules.iter().position(|rule| rule.id == advice.rule) {
-                Some(index) => index,
-                None => {
-                    rules.push(Rule {
-                        id: &advice.rule,
-                        short_description: Message {
-                            text: &advice.title,
-                        },
-                        properties: RuleProperties { code: advice.code },
-                    });
-                    rules.len() - 1
-                }
-            };
-            results.push(SarifResult {
+            let result = SarifResult {
                 rule_id: &advice.rule,
-                rule_index,
+                rule_index: self.rule_index(&advice.rule, &advice.title, advice.code),
                 level: match advice.level {
                     Level::Error => "error",
                     Level::Warning => "warning",
@@ -43,9 +71,7 @@ pub(crate) fn render(
                 },
                 locations: [Location {
                     physical_location: PhysicalLocation {
-                        artifact_location: ArtifactLocation {
-                            uri: uri_reference(&file.path),
-                        },
+                        artifact_location: ArtifactLocation { uri: &uri },
                         region: Region {
                             start_line: advice.line,
                             start_column: advice.column,
@@ -54,28 +80,43 @@ pub(crate) fn render(
                         },
                     },
                 }],
-            });
+            };
+            self.pretty
+                .write_element(out, &result, self.results, "        ")?;
+            self.results += 1;
         }
+        Ok(())
     }
-    let log = Log {
-        schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        version: "2.1.0",
-        runs: [Run {
-            tool: Tool {
-                driver: Driver {
-                    name: "rollgate",
-                    version: options.tool_version,
-                    rules,
-                },
+
+    pub(crate) fn finish(mut self, out: &mut dyn io::Write) -> io::Result<()> {
+        end_array(out, self.results, "      ")?;
+        out.write_all(b",\n      \"tool\": ")?;
+        let tool = Tool {
+            driver: Driver {
+                name: "rollgate",
+                version: self.tool_version,
+                rules: self.rules,
             },
-            // Stated because readers disagree on the default, and our
-            // columns count characters, not UTF-16 code units.
-            column_kind: "unicodeCodePoints",
-            results,
-        }],
-    };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
+        };
+        self.pretty.write_nested(out, &tool, "      ")?;
+        out.write_all(b"\n    }\n  ]\n}\n")
+    }
+
+    /// The index of rule `id` in the driver's list, which it joins when new.
+    /// A linear search: a review uses a few dozen rules at most.
+    fn rule_index(&mut self, id: &str, title: &str, code: u32) -> usize {
+        if let Some(index) = self.rules.iter().position(|rule| rule.id == id) {
+            return index;
+        }
+        self.rules.push(Rule {
+            id: id.to_owned(),
+            short_description: Description {
+                text: title.to_owned(),
+            },
+            properties: RuleProperties { code },
+        });
+        self.rules.len() - 1
+    }
 }
 
 /// `path` as a relative URI reference. Everything but unreserved characters
@@ -94,39 +135,29 @@ fn uri_reference(path: &str) -> String {
 }
 
 #[derive(Serialize)]
-struct Log<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    version: &'static str,
-    runs: [Run<'a>; 1],
+struct Tool {
+    driver: Driver,
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Run<'a> {
-    tool: Tool<'a>,
-    column_kind: &'static str,
-    results: Vec<SarifResult<'a>>,
-}
-
-#[derive(Serialize)]
-struct Tool<'a> {
-    driver: Driver<'a>,
-}
-
-#[derive(Serialize)]
-struct Driver<'a> {
+struct Driver {
     name: &'static str,
     version: &'static str,
-    rules: Vec<Rule<'a>>,
+    rules: Vec<Rule>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Rule<'a> {
-    id: &'a str,
-    short_description: Message<'a>,
+struct Rule {
+    id: String,
+    short_description: Description,
     properties: RuleProperties,
+}
+
+/// A rule's title, owned: the rule list outlives the report it came from.
+#[derive(Serialize)]
+struct Description {
+    text: String,
 }
 
 /// SARIF's property bag: where a tool keeps what SARIF has no field for.
@@ -142,7 +173,7 @@ struct SarifResult<'a> {
     rule_index: usize,
     level: &'static str,
     message: Message<'a>,
-    locations: [Location; 1],
+    locations: [Location<'a>; 1],
 }
 
 #[derive(Serialize)]
@@ -152,20 +183,20 @@ struct Message<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Location {
-    physical_location: PhysicalLocation,
+struct Location<'a> {
+    physical_location: PhysicalLocation<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PhysicalLocation {
-    artifact_location: ArtifactLocation,
+struct PhysicalLocation<'a> {
+    artifact_location: ArtifactLocation<'a>,
     region: Region,
 }
 
 #[derive(Serialize)]
-struct ArtifactLocation {
-    uri: String,
+struct ArtifactLocation<'a> {
+    uri: &'a str,
 }
 
 #[derive(Serialize)]

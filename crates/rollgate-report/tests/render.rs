@@ -3,18 +3,36 @@
 
 use std::sync::Arc;
 
-use rollgate_report::{Format, RenderOptions, render};
-use rollgate_review::{Advice, FileReport, Level};
+use rollgate_report::{Format, RenderOptions, Renderer, render};
+use rollgate_review::{Advice, FileReport, Level, Summary};
 
 /// The only caller of `render`, so a change to its signature touches one place.
 fn check(format: Format, files: &[FileReport], color: bool) -> String {
-    let options = RenderOptions {
+    let mut out = Vec::new();
+    render(format, files, &options(color), &mut out).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("renderers write UTF-8")
+}
+
+/// The only caller of `Renderer`: feeds it one clone at a time and drops
+/// each before the next, as a streaming caller would.
+fn check_streamed(format: Format, files: &[FileReport], color: bool) -> (String, Summary) {
+    let options = options(color);
+    let mut out = Vec::new();
+    let mut renderer = Renderer::new(format, &options, &mut out).expect("writing to a Vec");
+    for file in files {
+        let report = file.clone();
+        renderer.file(&report).expect("writing to a Vec");
+    }
+    let summary = renderer.finish().expect("writing to a Vec");
+    let text = String::from_utf8(out).expect("renderers write UTF-8");
+    (text, summary)
+}
+
+fn options(color: bool) -> RenderOptions {
+    RenderOptions {
         color,
         tool_version: "0.0.0-test",
-    };
-    let mut out = Vec::new();
-    render(format, files, &options, &mut out).expect("writing to a Vec cannot fail");
-    String::from_utf8(out).expect("renderers write UTF-8")
+    }
 }
 
 fn advice(rule: &str, level: Level, content: &str, span: (u32, u32, u32, u32)) -> Advice {
@@ -292,6 +310,67 @@ fn junit_replaces_characters_xml_cannot_carry() {
         "{text}"
     );
     assert!(text.contains(r#"name="adhoc/�bell�.sql""#), "{text}");
+}
+
+#[test]
+fn rendering_file_by_file_equals_rendering_the_whole_slice() {
+    let files = fixture();
+    for format in Format::ALL {
+        for color in [false, true] {
+            for files in [&files[..], &files[1..2], &[]] {
+                let (streamed, summary) = check_streamed(format, files, color);
+                assert_eq!(streamed, check(format, files, color), "{format}");
+                assert_eq!(summary, Summary::of(files), "{format}");
+            }
+        }
+    }
+}
+
+#[test]
+fn streamed_json_has_the_bytes_of_serde_pretty_on_the_whole_document() {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        files: &'a [FileReport],
+        summary: Summary,
+    }
+    let files = fixture();
+    for files in [&files[..], &files[..1], &[]] {
+        let document = Document {
+            files,
+            summary: Summary::of(files),
+        };
+        let expected = serde_json::to_string_pretty(&document).unwrap() + "\n";
+        assert_eq!(check(Format::Json, files, false), expected);
+    }
+}
+
+#[test]
+fn machine_formats_parse_when_nothing_was_found() {
+    let clean = &fixture()[..1];
+    for files in [clean, &[]] {
+        assert_eq!(check(Format::Gitlab, files, false), "[]\n");
+        let sarif: serde_json::Value =
+            serde_json::from_str(&check(Format::Sarif, files, false)).unwrap();
+        assert_eq!(sarif["runs"][0]["results"], serde_json::json!([]));
+        assert_eq!(
+            sarif["runs"][0]["tool"]["driver"]["rules"],
+            serde_json::json!([])
+        );
+    }
+}
+
+#[test]
+fn sarif_results_point_at_their_rules() {
+    let text = check(Format::Sarif, &fixture(), false);
+    let sarif: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for result in results {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"]);
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod catalog;
 pub mod postgres;
+pub mod split;
 pub mod text;
 
 pub use ast::{Span, Statement, StatementKind};

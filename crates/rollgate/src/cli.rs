@@ -24,6 +24,167 @@ pub enum Command {
     Lint(LintArgs),
     /// List every review rule with its level in each template, or explain one.
     Rules(RulesArgs),
+    /// Apply pending migration files to a database, each exactly once.
+    #[command(after_help = DB_HELP)]
+    Migrate(MigrateArgs),
+    /// Show applied, pending, modified, out-of-order and failed files.
+    #[command(after_help = DB_HELP)]
+    Status(StatusArgs),
+    /// Mark every file up to a version as applied without running it.
+    #[command(after_help = DB_HELP)]
+    Baseline(BaselineArgs),
+    /// Inspect or repair the history table.
+    #[command(subcommand)]
+    History(HistoryCommand),
+    /// Work with the live schema.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Compare the live schema with what its applied files say it should be.
+    #[command(after_help = DB_HELP)]
+    Drift(DriftArgs),
+}
+
+const DB_HELP: &str = "\
+Database URLs: postgres://user:pass@host:port/db, mysql://… or mariadb://…, sqlite://path (created if missing).
+History is kept in the table rollgate_history inside the target database.
+
+Exit codes:
+  0  success
+  1  refused or failed: a changed applied file, an out-of-order file, a failed statement, a held lock
+  2  usage or connection error (bad URL, unreachable server, wrong password)";
+
+/// Flags every database command shares.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Target database URL; `migrate` accepts several.
+    #[arg(
+        long,
+        env = "ROLLGATE_DATABASE_URL",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub database_url: Vec<String>,
+
+    /// Glob of migration files, relative to the current directory.
+    #[arg(long, default_value = rollgate_migration::DEFAULT_PATTERN, env = "ROLLGATE_FILE_PATTERN")]
+    pub file_pattern: String,
+
+    /// Schema (PostgreSQL) or database (MySQL) that holds rollgate_history.
+    #[arg(long, env = "ROLLGATE_HISTORY_SCHEMA")]
+    pub history_schema: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Print what would run; on PostgreSQL and SQLite also run it in a transaction that is rolled back.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply pending files whose version is lower than an applied one.
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+
+    /// How long to wait for another runner's migration lock.
+    #[arg(long, default_value = "10s", value_parser = crate::db::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+
+    /// lock_timeout set before each DDL statement (PostgreSQL) or lock_wait_timeout (MySQL);
+    /// a file's `-- rollgate:lock-timeout` overrides it.
+    #[arg(long, default_value = "5s", value_parser = crate::db::parse_duration)]
+    pub ddl_lock_timeout: std::time::Duration,
+
+    /// Stop after this version.
+    #[arg(long)]
+    pub target_version: Option<String>,
+
+    /// With several --database-url: how many databases to migrate at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Mark every pending file up to and including this version as applied.
+    #[arg(long)]
+    pub version: String,
+
+    #[arg(long, default_value = "10s", value_parser = crate::db::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Accept a changed checksum or clear a failed run, recorded as an audit entry.
+    #[command(after_help = DB_HELP)]
+    Repair(RepairArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[arg(long)]
+    pub version: String,
+
+    /// Why; stored with the audit entry.
+    #[arg(long)]
+    pub note: Option<String>,
+
+    #[arg(long, default_value = "10s", value_parser = crate::db::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print the live schema as a normalized, deterministic snapshot.
+    #[command(after_help = DB_HELP)]
+    Dump(SchemaDumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaDumpArgs {
+    #[arg(long, env = "ROLLGATE_DATABASE_URL")]
+    pub database_url: String,
+
+    #[arg(long, env = "ROLLGATE_HISTORY_SCHEMA")]
+    pub history_schema: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = DumpFormat::Text)]
+    pub format: DumpFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 const LINT_HELP: &str = "\

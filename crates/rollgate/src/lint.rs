@@ -2,12 +2,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use rollgate_migration::Discovery;
-use rollgate_report::{Format, RenderOptions};
+use rollgate_report::{Format, RenderOptions, Renderer};
 use rollgate_review::policy::{Policy, ReviewConfig, Template};
-use rollgate_review::{FileReport, Level, Reviewer};
+use rollgate_review::{Level, Reviewer};
 use rollgate_sql::catalog::Catalog;
 
 use crate::cli::{FailOn, FormatArg, LintArgs, TemplateArg};
@@ -35,40 +36,6 @@ pub fn run(args: LintArgs) -> Result<u8> {
         eprintln!("warning: {warning}");
     }
 
-    let keep_source = args.format == FormatArg::Human;
-    let mut reviewer = Reviewer::new(
-        &policy,
-        Catalog {
-            complete,
-            ..Catalog::default()
-        },
-    );
-    let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
-    let mut load_failed = false;
-    let batches = files.chunks(BATCH).map(|chunk| {
-        let mut batch = Vec::with_capacity(chunk.len());
-        for file in chunk {
-            match rollgate_migration::load(
-                &file.path,
-                &display_path(&file.path, &file.display, &cwd),
-            ) {
-                Ok(loaded) => batch.push(loaded),
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    load_failed = true;
-                }
-            }
-        }
-        batch
-    });
-    reviewer.review_stream(batches, |mut report| {
-        // Only code frames need the text, and only for files with advice.
-        if !keep_source || report.advices.is_empty() {
-            report.source = None;
-        }
-        reports.push(report);
-    });
-
     let format = match args.format {
         FormatArg::Human => Format::Human,
         FormatArg::Json => Format::Json,
@@ -83,17 +50,68 @@ pub fn run(args: LintArgs) -> Result<u8> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    rollgate_report::render(format, &reports, &options, &mut out)?;
+    let mut renderer = Renderer::new(format, &options, &mut out)?;
+
+    let keep_source = format == Format::Human;
+    let mut reviewer = Reviewer::new(
+        &policy,
+        Catalog {
+            complete,
+            ..Catalog::default()
+        },
+    );
+    // The first write error; once set, nothing more is rendered or loaded.
+    // An atomic because the next batch loads on another thread.
+    let mut render_error: Option<std::io::Error> = None;
+    let stopped = AtomicBool::new(false);
+    let mut load_failed = false;
+    let batches = files.chunks(BATCH).map_while(|chunk| {
+        if stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(chunk.len());
+        for file in chunk {
+            match rollgate_migration::load(
+                &file.path,
+                &display_path(&file.path, &file.display, &cwd),
+            ) {
+                Ok(loaded) => batch.push(loaded),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    load_failed = true;
+                }
+            }
+        }
+        Some(batch)
+    });
+    // Each report is rendered as it comes and dropped, so memory does not
+    // grow with the number of files.
+    reviewer.review_stream(batches, |mut report| {
+        if render_error.is_some() {
+            return;
+        }
+        // Only code frames need the text, and only for files with advice.
+        if !keep_source || report.advices.is_empty() {
+            report.source = None;
+        }
+        if let Err(error) = renderer.file(&report) {
+            stopped.store(true, Ordering::Relaxed);
+            render_error = Some(error);
+        }
+    });
+    if let Some(error) = render_error {
+        return Err(error.into());
+    }
+    let summary = renderer.finish()?;
     out.flush()?;
 
-    let worst = reports
-        .iter()
-        .flat_map(|r| &r.advices)
-        .map(|a| a.level)
-        .max();
-    // Freeing every report one by one costs more than the process exit
-    // that follows; the operating system reclaims the memory.
-    std::mem::forget(reports);
+    let worst = if summary.errors > 0 {
+        Some(Level::Error)
+    } else if summary.warnings > 0 {
+        Some(Level::Warning)
+    } else {
+        None
+    };
     if load_failed {
         return Ok(EXIT_USAGE);
     }

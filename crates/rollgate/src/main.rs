@@ -11,8 +11,11 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod db;
 mod lint;
+mod migrate_cmd;
 mod rules_cmd;
+mod schema_cmd;
 
 /// Exit codes, documented in `--help` and the README.
 pub const EXIT_OK: u8 = 0;
@@ -24,6 +27,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Lint(args) => lint::run(args),
         cli::Command::Rules(args) => rules_cmd::run(args),
+        cli::Command::Migrate(args) => migrate_cmd::migrate(args),
+        cli::Command::Status(args) => migrate_cmd::status(args),
+        cli::Command::Baseline(args) => migrate_cmd::baseline(args),
+        cli::Command::History(cli::HistoryCommand::Repair(args)) => migrate_cmd::repair(args),
+        cli::Command::Schema(cli::SchemaCommand::Dump(args)) => schema_cmd::dump(args),
+        cli::Command::Drift(args) => schema_cmd::drift(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -34,6 +43,11 @@ fn main() -> ExitCode {
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::from(EXIT_OK);
+            }
+            // Refusals and failed runs carry their own exit code.
+            if let Some(exit) = error.downcast_ref::<db::Exit>() {
+                eprintln!("error: {exit}");
+                return ExitCode::from(exit.code);
             }
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_USAGE)

@@ -1,10 +1,11 @@
 //! End-to-end tests of the `rollgate` binary: output and exit code.
 //!
-//! Each test gets a fresh temporary directory; `run` is the only code that
-//! starts the binary.
+//! Each test gets a fresh temporary directory; `command` is the only code
+//! that sets up the binary, and `run` what nearly every test uses.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 struct Run {
     code: i32,
@@ -12,14 +13,18 @@ struct Run {
     stderr: String,
 }
 
-fn run(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_rollgate"))
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rollgate"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("CLICOLOR_FORCE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("rollgate runs");
+        .env("NO_COLOR", "1");
+    command
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    let output = command(dir, args).output().expect("rollgate runs");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -221,4 +226,33 @@ fn rules_lists_and_explains() {
     assert_eq!(one.code, 0);
     assert!(one.stdout.starts_with("COLUMN_NO_NULL"), "{}", one.stdout);
     assert_eq!(run(dir.path(), &["rules", "NOPE"]).code, 2);
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
+    // Far more output than a pipe buffers, so rollgate is still writing
+    // when the reader goes away, as with `rollgate lint | head`.
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    for number in 1..=1000 {
+        let sql = format!("ALTER TABLE t ADD COLUMN note_{number} text;\n");
+        std::fs::write(migrations.join(format!("{number:04}_note.sql")), sql).unwrap();
+    }
+    let mut child = command(
+        dir.path(),
+        &["lint", "--template", "sample", "--format", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("rollgate runs");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut start = [0; 100];
+    stdout.read_exact(&mut start).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
 }

@@ -1,0 +1,86 @@
+//! `rollgate schema dump` and `rollgate drift`.
+
+use std::io::Write;
+
+use anyhow::Result;
+use rollgate_engine::scratch::Scratch;
+use rollgate_engine::{ApplyOptions, Engine};
+use rollgate_migration::FileState;
+
+use crate::cli::{DriftArgs, DumpFormat, SchemaDumpArgs};
+use crate::db::{self, engine_error, refused};
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+pub fn dump(args: SchemaDumpArgs) -> Result<u8> {
+    let url = db::parse_url(&args.database_url)?;
+    db::runtime()?.block_on(async {
+        let mut engine = db::connect(&url, args.history_schema.as_deref()).await?;
+        let snapshot = engine.dump_schema().await.map_err(engine_error)?;
+        let mut out = std::io::stdout();
+        match args.format {
+            DumpFormat::Text => out.write_all(snapshot.to_text().as_bytes())?,
+            DumpFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, &snapshot)?;
+                writeln!(out)?;
+            }
+        }
+        Ok(EXIT_OK)
+    })
+}
+
+/// Replays the files the target's history says were applied into a scratch
+/// database, then compares the two schemas.
+pub fn drift(args: DriftArgs) -> Result<u8> {
+    let url = db::parse_url(&args.db.database_url[0])?;
+    let files = db::load_files(&std::env::current_dir()?, &args.db.file_pattern)?;
+    db::runtime()?.block_on(async {
+        let mut live = db::connect(&url, args.db.history_schema.as_deref()).await?;
+        let history = live.history().await.map_err(engine_error)?;
+        let statuses = rollgate_migration::status(&files, &db::applied_records(&history));
+        if let Some(missing) = statuses.iter().find(|s| matches!(s.state, FileState::Missing)) {
+            return Err(refused(format!(
+                "{} applied version {} ({}), but no file has that version; drift needs every applied file",
+                url.redacted(),
+                missing.version.as_str(),
+                missing.file_name
+            )));
+        }
+        let applied: Vec<_> = files
+            .iter()
+            .filter(|file| {
+                statuses.iter().any(|s| {
+                    Some(&s.version) == file.version.as_ref()
+                        && matches!(s.state, FileState::Applied | FileState::Baseline | FileState::Modified { .. })
+                })
+            })
+            .collect();
+        let live_schema = live.dump_schema().await.map_err(engine_error)?;
+        drop(live);
+
+        let scratch = Scratch::create(&url).await.map_err(engine_error)?;
+        let expected = async {
+            let mut engine = db::connect(&scratch.url, None).await?;
+            for file in &applied {
+                let apply = db::apply_file(engine.kind(), file, 0);
+                engine
+                    .apply(&apply, &ApplyOptions::default(), &mut |_| {})
+                    .await
+                    .map_err(|e| refused(format!("replaying the applied files into a scratch database failed: {e}")))?;
+            }
+            engine.dump_schema().await.map_err(engine_error)
+        }
+        .await;
+        let _ = scratch.drop_database().await;
+        let expected = expected?;
+
+        let (expected_text, live_text) = (expected.to_text(), live_schema.to_text());
+        if expected_text == live_text {
+            println!("{}: no drift: the live schema matches its {} applied file(s)", url.redacted(), applied.len());
+            return Ok(EXIT_OK);
+        }
+        let diff = similar::TextDiff::from_lines(&expected_text, &live_text);
+        print!("{}", diff.unified_diff().context_radius(2).header("expected (replayed history)", "live database"));
+        eprintln!("{}: drift: the live schema differs from what its history says it should be", url.redacted());
+        Ok(EXIT_FINDINGS)
+    })
+}
