@@ -20,15 +20,15 @@ mod dump;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rollgate_migration::Checksum;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::schema::SchemaSnapshot;
 use crate::{
-    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE, HistoryRecord, NewRecord, Progress,
-    RecordKind, RecordStatus, StatementFailure, StatementText, TargetUrl,
+    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE,
+    HistoryRecord, NewRecord, Progress, RecordKind, RecordStatus, StatementFailure, StatementText,
+    TargetUrl,
 };
 
 /// The `application_name` every rollgate session sets, so that a lock
@@ -69,10 +69,15 @@ impl std::fmt::Debug for PostgresEngine {
 impl PostgresEngine {
     /// Connects with `application_name = 'rollgate'`. The history table
     /// lives in `history_schema` (default `public`), which must exist.
-    pub async fn connect(url: &TargetUrl, history_schema: Option<&str>) -> Result<PostgresEngine, EngineError> {
+    pub async fn connect(
+        url: &TargetUrl,
+        history_schema: Option<&str>,
+    ) -> Result<PostgresEngine, EngineError> {
         let target = url.redacted().to_string();
         if url.kind() != EngineKind::Postgres {
-            return Err(EngineError::BadUrl(format!("{target} is not a PostgreSQL URL; use postgres://user@host:port/database")));
+            return Err(EngineError::BadUrl(format!(
+                "{target} is not a PostgreSQL URL; use postgres://user@host:port/database"
+            )));
         }
         let schema = history_schema.unwrap_or(DEFAULT_HISTORY_SCHEMA).to_string();
         if schema.is_empty() || schema.contains('\0') {
@@ -96,7 +101,10 @@ impl PostgresEngine {
         let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(error)) => {
-                return Err(EngineError::Connect { target, message: connect_message(&error, &endpoint, url.expose()) });
+                return Err(EngineError::Connect {
+                    target,
+                    message: connect_message(&error, &endpoint, url.expose()),
+                });
             }
             Err(_) => {
                 return Err(EngineError::Connect {
@@ -107,12 +115,32 @@ impl PostgresEngine {
                 });
             }
         };
-        let row = sqlx::query("SELECT current_database()::text, current_user::text")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|error| database_error(format!("reading the session of {target}"), &error))?;
-        let database: String = row.try_get(0).map_err(|error| database_error("reading current_database()", &error))?;
-        let user: String = row.try_get(1).map_err(|error| database_error("reading current_user", &error))?;
+        let row = sqlx::query(
+            "SELECT current_database()::text, current_user::text, \
+             current_setting('server_version_num')::int",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|error| database_error(format!("reading the session of {target}"), &error))?;
+        let database: String = row
+            .try_get(0)
+            .map_err(|error| database_error("reading current_database()", &error))?;
+        let user: String = row
+            .try_get(1)
+            .map_err(|error| database_error("reading current_user", &error))?;
+        let version: i32 = row
+            .try_get(2)
+            .map_err(|error| database_error("reading server_version_num", &error))?;
+        if version >= 140000 {
+            // A runner killed mid-statement leaves its backend running the
+            // statement, holding the migration lock and the file's locks,
+            // until it next talks to the client; with this the server
+            // notices the closed socket within a second and rolls back.
+            // Not every platform supports it: without it, it is only slower.
+            let _ = sqlx::raw_sql("SET client_connection_check_interval = '1s'")
+                .execute(&mut conn)
+                .await;
+        }
         let table = format!("{}.{}", quote_ident(&schema), quote_ident(HISTORY_TABLE));
         Ok(PostgresEngine {
             conn,
@@ -141,7 +169,10 @@ impl PostgresEngine {
 
     /// Closes the connection, which also releases the migration lock.
     pub async fn close(self) -> Result<(), EngineError> {
-        self.conn.close().await.map_err(|error| database_error("closing the connection", &error))
+        self.conn
+            .close()
+            .await
+            .map_err(|error| database_error("closing the connection", &error))
     }
 }
 
@@ -161,7 +192,12 @@ impl Engine for PostgresEngine {
                 .bind(self.lock_key)
                 .fetch_one(&mut self.conn)
                 .await
-                .map_err(|error| database_error(format!("taking the migration lock on {}", self.target), &error))?;
+                .map_err(|error| {
+                    database_error(
+                        format!("taking the migration lock on {}", self.target),
+                        &error,
+                    )
+                })?;
             if acquired {
                 self.locked = true;
                 return self.verify_lock_is_ours().await;
@@ -169,7 +205,11 @@ impl Engine for PostgresEngine {
             let elapsed = started.elapsed();
             if elapsed >= timeout {
                 let holder = self.lock_holder().await;
-                return Err(EngineError::Locked { target: self.target.clone(), waited: elapsed, holder });
+                return Err(EngineError::Locked {
+                    target: self.target.clone(),
+                    waited: elapsed,
+                    holder,
+                });
             }
             let sleep = (wait + jitter(wait / 4)).min(timeout - elapsed);
             tokio::time::sleep(sleep).await;
@@ -185,7 +225,12 @@ impl Engine for PostgresEngine {
             .bind(self.lock_key)
             .fetch_one(&mut self.conn)
             .await
-            .map_err(|error| database_error(format!("releasing the migration lock on {}", self.target), &error))?;
+            .map_err(|error| {
+                database_error(
+                    format!("releasing the migration lock on {}", self.target),
+                    &error,
+                )
+            })?;
         self.locked = false;
         if !released {
             return Err(EngineError::Database {
@@ -224,7 +269,8 @@ impl Engine for PostgresEngine {
     ) -> Result<Applied, EngineError> {
         self.ensure_history_table().await?;
         if file.no_transaction {
-            self.apply_without_transaction(file, options, progress).await
+            self.apply_without_transaction(file, options, progress)
+                .await
         } else {
             self.apply_in_transaction(file, options, progress).await
         }
@@ -250,7 +296,12 @@ impl Engine for PostgresEngine {
             .bind(&record.note)
             .execute(&mut self.conn)
             .await
-            .map_err(|error| database_error(format!("recording version {} in {}", record.version, self.table), &error))?;
+            .map_err(|error| {
+                database_error(
+                    format!("recording version {} in {}", record.version, self.table),
+                    &error,
+                )
+            })?;
         Ok(())
     }
 
@@ -258,7 +309,8 @@ impl Engine for PostgresEngine {
         for file in files.iter().filter(|file| !file.no_transaction) {
             refuse_transaction_control(file)?;
         }
-        self.control("BEGIN", "starting the dry-run transaction").await?;
+        self.control("BEGIN", "starting the dry-run transaction")
+            .await?;
         let outcome = self.dry_run_in_transaction(files).await;
         let rollback = self.control("ROLLBACK", "rolling back the dry run").await;
         outcome?;
@@ -270,14 +322,19 @@ impl Engine for PostgresEngine {
     }
 }
 
-/// The checksum over the first `done` statements, joined with `\n`: what a
-/// resume compares with the file's current text. `None` when nothing ran.
+/// The `statements_checksum` of a history row after `done` statements ran:
+/// [`rollgate_migration::statements_checksum`] of their texts, `None` when
+/// nothing ran (a resume at 0 needs no check).
 pub fn statements_checksum(statements: &[StatementText], done: usize) -> Option<String> {
     if done == 0 {
         return None;
     }
-    let texts: Vec<&str> = statements.iter().take(done).map(|statement| statement.text.as_str()).collect();
-    Some(Checksum::of(&texts.join("\n")).to_string())
+    let texts: Vec<&str> = statements
+        .iter()
+        .take(done)
+        .map(|statement| statement.text.as_str())
+        .collect();
+    Some(rollgate_migration::statements_checksum(&texts).to_string())
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -313,19 +370,38 @@ impl PostgresEngine {
         refuse_transaction_control(file)?;
         let started = Instant::now();
         let lock_timeout = file.lock_timeout.unwrap_or(options.lock_timeout);
-        // Two of rollgate's own statements in one round trip; the lock_timeout
-        // is transaction-local and survives ROLLBACK TO SAVEPOINT.
-        let begin = format!("BEGIN; SET LOCAL lock_timeout = '{}ms'", duration_millis(lock_timeout));
-        self.control_owned(begin, &format!("starting the transaction for {}", file.file_name)).await?;
-        let outcome = self.run_transactional_file(file, options, progress, started).await;
+        // rollgate's own statements share one round trip: the transaction,
+        // its lock_timeout (which ROLLBACK TO SAVEPOINT keeps) and the first
+        // statement's savepoint.
+        let mut begin = format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+            duration_millis(lock_timeout)
+        );
+        if options.lock_retries > 0 && !file.statements.is_empty() {
+            begin.push_str(&format!("; SAVEPOINT {SAVEPOINT}"));
+        }
+        self.control_owned(
+            begin,
+            &format!("starting the transaction for {}", file.file_name),
+        )
+        .await?;
+        let outcome = self
+            .run_transactional_file(file, options, progress, started)
+            .await;
         match outcome {
             Ok(applied) => {
-                self.control("COMMIT", &format!("committing {}", file.file_name)).await?;
+                self.control(
+                    "COMMIT",
+                    &format!("committing {} (nothing of it was kept)", file.file_name),
+                )
+                .await?;
                 Ok(applied)
             }
             Err(error) => {
                 // Best effort: if the connection is gone, the server rolls back anyway.
-                let _ = self.control("ROLLBACK", "rolling back the failed file").await;
+                let _ = self
+                    .control("ROLLBACK", "rolling back the failed file")
+                    .await;
                 Err(error)
             }
         }
@@ -341,23 +417,34 @@ impl PostgresEngine {
         let total = file.statements.len();
         let use_savepoints = options.lock_retries > 0;
         for (index, statement) in file.statements.iter().enumerate() {
-            if use_savepoints {
-                // One savepoint at a time: releasing the previous one keeps
-                // the subtransaction stack (and its cache) small.
-                let sql = if index == 0 {
-                    format!("SAVEPOINT {SAVEPOINT}")
-                } else {
-                    format!("RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}")
-                };
+            if use_savepoints && index > 0 {
+                // The first savepoint was set with BEGIN. One at a time:
+                // releasing the previous one keeps the subtransaction stack
+                // (and the server's subtransaction cache) small.
+                let sql = format!("RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}");
                 self.control_owned(sql, "setting a savepoint").await?;
             }
-            progress(Progress::StatementStarted { index, total, line: statement.line });
+            progress(Progress::StatementStarted {
+                index,
+                total,
+                line: statement.line,
+            });
             let statement_started = Instant::now();
             let rows = self
-                .run_with_retries(index, statement, options.lock_retries, use_savepoints, progress)
+                .run_with_retries(
+                    index,
+                    statement,
+                    options.lock_retries,
+                    use_savepoints,
+                    progress,
+                )
                 .await
                 .map_err(|error| statement_failure(file, index, statement, &error))?;
-            progress(Progress::StatementFinished { index, rows_affected: rows, duration: statement_started.elapsed() });
+            progress(Progress::StatementFinished {
+                index,
+                rows_affected: rows,
+                duration: statement_started.elapsed(),
+            });
         }
         let sql = format!(
             "INSERT INTO {} (version, file_name, change_type, kind, checksum, status, started_at, finished_at, duration_ms, \
@@ -381,7 +468,10 @@ impl PostgresEngine {
             .execute(&mut self.conn)
             .await
             .map_err(|error| self.history_write_error(&file.version, &error))?;
-        Ok(Applied { duration, statements: total })
+        Ok(Applied {
+            duration,
+            statements: total,
+        })
     }
 
     /// A `no-transaction` file: each statement commits on its own and the
@@ -393,12 +483,13 @@ impl PostgresEngine {
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Applied, EngineError> {
         let started = Instant::now();
-        let lock_timeout = file.lock_timeout.unwrap_or(options.lock_timeout);
-        let set = format!("SET lock_timeout = '{}ms'", duration_millis(lock_timeout));
-        self.control_owned(set, "setting lock_timeout").await?;
-        let outcome = self.run_resumable_file(file, options, progress, started).await;
+        let outcome = self
+            .run_resumable_file(file, options, progress, started)
+            .await;
         // The session outlives the file: leave it as it was.
-        let reset = self.control("RESET lock_timeout", "resetting lock_timeout").await;
+        let reset = self
+            .control("RESET lock_timeout", "resetting lock_timeout")
+            .await;
         let applied = outcome?;
         reset?;
         Ok(applied)
@@ -411,17 +502,53 @@ impl PostgresEngine {
         progress: &mut (dyn FnMut(Progress) + Send),
         started: Instant,
     ) -> Result<Applied, EngineError> {
+        let lock_timeout = file.lock_timeout.unwrap_or(options.lock_timeout);
+        let set_lock_timeout = format!("SET lock_timeout = '{}ms'", duration_millis(lock_timeout));
+        self.control_owned(set_lock_timeout.clone(), "setting lock_timeout")
+            .await?;
         let total = file.statements.len();
         let resume_from = file.resume_from.min(total);
         let row_id = self.start_resumable_row(file, options, resume_from).await?;
+        // All prefix checksums in one pass, so long files are not hashed again
+        // from the start after every statement.
+        let texts: Vec<&str> = file
+            .statements
+            .iter()
+            .map(|statement| statement.text.as_str())
+            .collect();
+        let prefixes = rollgate_migration::statements_checksum_prefixes(&texts);
         for (index, statement) in file.statements.iter().enumerate().skip(resume_from) {
-            progress(Progress::StatementStarted { index, total, line: statement.line });
+            progress(Progress::StatementStarted {
+                index,
+                total,
+                line: statement.line,
+            });
             let statement_started = Instant::now();
-            let rows = match self.run_with_retries(index, statement, options.lock_retries, false, progress).await {
+            let unbounded = builds_index_concurrently(&statement.text);
+            if unbounded {
+                self.control("SET lock_timeout = 0", "lifting lock_timeout")
+                    .await?;
+            }
+            let outcome = self
+                .run_with_retries(index, statement, options.lock_retries, false, progress)
+                .await;
+            if unbounded {
+                let restored = self
+                    .control_owned(set_lock_timeout.clone(), "setting lock_timeout")
+                    .await;
+                if outcome.is_ok() {
+                    restored?;
+                }
+            }
+            let rows = match outcome {
                 Ok(rows) => rows,
                 Err(error) => {
                     let mut failure = statement_failure_details(file, index, statement, &error);
-                    let recorded = format!("failed at statement {} of {total}: {}", index + 1, failure.message);
+                    let recorded = format!(
+                        "failed at statement {} of {total}: {}",
+                        index + 1,
+                        failure.message
+                    );
                     let sql = format!(
                         "UPDATE {} SET status = 'FAILED', error = $1, finished_at = clock_timestamp(), duration_ms = $2 \
                          WHERE id = $3",
@@ -444,7 +571,11 @@ impl PostgresEngine {
                     return Err(EngineError::Statement(failure));
                 }
             };
-            progress(Progress::StatementFinished { index, rows_affected: rows, duration: statement_started.elapsed() });
+            progress(Progress::StatementFinished {
+                index,
+                rows_affected: rows,
+                duration: statement_started.elapsed(),
+            });
             let done = index + 1;
             // The last statement's update also finishes the row, saving a round trip.
             let finished = done == total;
@@ -455,11 +586,15 @@ impl PostgresEngine {
                     self.table
                 )
             } else {
-                format!("UPDATE {} SET statements_done = $1, statements_checksum = $2 WHERE id = $3", self.table)
+                format!(
+                    "UPDATE {} SET statements_done = $1, statements_checksum = $2 WHERE id = $3",
+                    self.table
+                )
             };
             // The only interpolation is the quoted history table name.
-            let mut update =
-                sqlx::query(AssertSqlSafe(sql)).bind(done as i64).bind(statements_checksum(&file.statements, done));
+            let mut update = sqlx::query(AssertSqlSafe(sql))
+                .bind(done as i64)
+                .bind(prefixes.get(index).cloned());
             if finished {
                 update = update.bind(duration_millis(started.elapsed()));
             }
@@ -492,7 +627,10 @@ impl PostgresEngine {
                 .await
                 .map_err(|error| self.history_write_error(&file.version, &error))?;
         }
-        Ok(Applied { duration: started.elapsed(), statements: total - resume_from })
+        Ok(Applied {
+            duration: started.elapsed(),
+            statements: total - resume_from,
+        })
     }
 
     /// The row a `no-transaction` run records its progress in: the latest
@@ -503,13 +641,21 @@ impl PostgresEngine {
         options: &ApplyOptions,
         resume_from: usize,
     ) -> Result<i64, EngineError> {
-        let sql = format!("SELECT id, kind, status FROM {} WHERE version = $1 ORDER BY id DESC LIMIT 1", self.table);
+        let sql = format!(
+            "SELECT id, kind, status FROM {} WHERE version = $1 ORDER BY id DESC LIMIT 1",
+            self.table
+        );
         // The only interpolation is the quoted history table name.
         let latest = sqlx::query(AssertSqlSafe(sql))
             .bind(&file.version)
             .fetch_optional(&mut self.conn)
             .await
-            .map_err(|error| database_error(format!("reading the history of version {}", file.version), &error))?;
+            .map_err(|error| {
+                database_error(
+                    format!("reading the history of version {}", file.version),
+                    &error,
+                )
+            })?;
         let continuable = latest.and_then(|row| {
             let id: i64 = row.try_get(0).ok()?;
             let kind: String = row.try_get(1).ok()?;
@@ -548,7 +694,11 @@ impl PostgresEngine {
         }
         if resume_from > 0 {
             return Err(EngineError::Database {
-                context: format!("resuming {} at statement {}", file.file_name, resume_from + 1),
+                context: format!(
+                    "resuming {} at statement {}",
+                    file.file_name,
+                    resume_from + 1
+                ),
                 message: format!(
                     "{} has no failed or running row for version {} to resume; run the file from the start",
                     self.table, file.version
@@ -590,23 +740,36 @@ impl PostgresEngine {
         loop {
             // A user's migration statement is the SQL rollgate exists to run:
             // it comes from a reviewed migration file and is sent alone, as is.
-            let result = sqlx::raw_sql(AssertSqlSafe(statement.text.as_str())).execute(&mut self.conn).await;
+            let result = sqlx::raw_sql(AssertSqlSafe(statement.text.as_str()))
+                .execute(&mut self.conn)
+                .await;
             let error = match result {
                 Ok(done) => return Ok(done.rows_affected()),
                 Err(error) => error,
             };
-            if attempt >= retries || sqlstate(&error).as_deref() != Some(SQLSTATE_LOCK_NOT_AVAILABLE) {
+            if attempt >= retries
+                || sqlstate(&error).as_deref() != Some(SQLSTATE_LOCK_NOT_AVAILABLE)
+            {
                 return Err(error);
             }
             if in_transaction {
                 let rollback = format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}");
-                sqlx::raw_sql(AssertSqlSafe(rollback)).execute(&mut self.conn).await?;
+                sqlx::raw_sql(AssertSqlSafe(rollback))
+                    .execute(&mut self.conn)
+                    .await?;
             }
             attempt += 1;
             let blocked_by = self.blocking_session(&statement.text, in_transaction).await;
-            let base = RETRY_WAIT_FIRST.saturating_mul(1 << (attempt - 1).min(16)).min(RETRY_WAIT_MAX);
+            let base = RETRY_WAIT_FIRST
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(RETRY_WAIT_MAX);
             let wait = base + jitter(base / 2);
-            progress(Progress::LockRetry { index, attempt, wait, blocked_by });
+            progress(Progress::LockRetry {
+                index,
+                attempt,
+                wait,
+                blocked_by,
+            });
             tokio::time::sleep(wait).await;
         }
     }
@@ -636,7 +799,9 @@ impl PostgresEngine {
                 if in_transaction {
                     // Diagnostics must not cost the file its transaction.
                     let rollback = format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(rollback)).execute(&mut self.conn).await;
+                    let _ = sqlx::raw_sql(AssertSqlSafe(rollback))
+                        .execute(&mut self.conn)
+                        .await;
                 }
                 return None;
             }
@@ -646,13 +811,16 @@ impl PostgresEngine {
         let application: String = row.try_get(2).unwrap_or_default();
         let query: String = row.try_get(3).unwrap_or_default();
         let query = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut details = Vec::new();
+        if !state.is_empty() {
+            details.push(state);
+        }
+        if !application.is_empty() {
+            details.push(format!("application {application}"));
+        }
         let mut text = format!("pid {pid}");
-        if !state.is_empty() || !application.is_empty() {
-            let parts: Vec<String> = [(!state.is_empty()).then(|| state.clone()), (!application.is_empty()).then(|| format!("application {application}"))]
-                .into_iter()
-                .flatten()
-                .collect();
-            text.push_str(&format!(" ({})", parts.join(", ")));
+        if !details.is_empty() {
+            text.push_str(&format!(" ({})", details.join(", ")));
         }
         if !query.is_empty() {
             text.push_str(&format!(": {}", truncate_chars(&query, 100)));
@@ -666,8 +834,13 @@ impl PostgresEngine {
                 // It cannot run inside a transaction; the plan still lists it.
                 continue;
             }
-            let lock_timeout = file.lock_timeout.unwrap_or(ApplyOptions::default().lock_timeout);
-            let set = format!("SET LOCAL lock_timeout = '{}ms'", duration_millis(lock_timeout));
+            let lock_timeout = file
+                .lock_timeout
+                .unwrap_or(ApplyOptions::default().lock_timeout);
+            let set = format!(
+                "SET LOCAL lock_timeout = '{}ms'",
+                duration_millis(lock_timeout)
+            );
             self.control_owned(set, "setting lock_timeout").await?;
             for (index, statement) in file.statements.iter().enumerate() {
                 // See `run_with_retries`: the file's own statement, sent alone.
@@ -719,7 +892,11 @@ impl PostgresEngine {
             query_start = utc_text("a.query_start"),
         );
         // The only interpolation is a constant expression.
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(self.lock_key).fetch_optional(&mut self.conn).await.ok()??;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(self.lock_key)
+            .fetch_optional(&mut self.conn)
+            .await
+            .ok()??;
         let pid: i32 = row.try_get(0).ok()?;
         let application: String = row.try_get(1).unwrap_or_default();
         let client: String = row.try_get(2).unwrap_or_default();
@@ -746,7 +923,10 @@ impl PostgresEngine {
             let (schema_exists, table_exists) = self.history_table_exists().await?;
             if !schema_exists {
                 return Err(EngineError::Database {
-                    context: format!("preparing the history table in database {} on {}", self.database, self.endpoint),
+                    context: format!(
+                        "preparing the history table in database {} on {}",
+                        self.database, self.endpoint
+                    ),
                     message: format!(
                         "schema \"{}\" does not exist; create it (CREATE SCHEMA {}) or choose an existing history schema",
                         self.schema,
@@ -785,7 +965,10 @@ impl PostgresEngine {
                 CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {table} (version) WHERE status = 'RUNNING'",
                 table = self.table,
             );
-            match sqlx::raw_sql(AssertSqlSafe(create)).execute(&mut self.conn).await {
+            match sqlx::raw_sql(AssertSqlSafe(create))
+                .execute(&mut self.conn)
+                .await
+            {
                 Ok(_) => {
                     self.history_ready = true;
                     return Ok(());
@@ -801,7 +984,10 @@ impl PostgresEngine {
                 }
                 Err(error) => {
                     return Err(database_error(
-                        format!("creating {} in database {} on {}", self.table, self.database, self.endpoint),
+                        format!(
+                            "creating {} in database {} on {}",
+                            self.table, self.database, self.endpoint
+                        ),
                         &error,
                     ));
                 }
@@ -824,19 +1010,26 @@ impl PostgresEngine {
         .fetch_one(&mut self.conn)
         .await
         .map_err(|error| database_error(format!("looking for {}", self.table), &error))?;
-        let schema_exists: bool = row.try_get(0).map_err(|error| database_error("reading pg_namespace", &error))?;
-        let table_exists: bool = row.try_get(1).map_err(|error| database_error("reading pg_class", &error))?;
+        let schema_exists: bool = row
+            .try_get(0)
+            .map_err(|error| database_error("reading pg_namespace", &error))?;
+        let table_exists: bool = row
+            .try_get(1)
+            .map_err(|error| database_error("reading pg_class", &error))?;
         Ok((schema_exists, table_exists))
     }
 
     fn history_record(&self, row: &PgRow) -> Result<HistoryRecord, EngineError> {
-        let bad = |error: sqlx::Error| database_error(format!("reading a row of {}", self.table), &error);
+        let bad =
+            |error: sqlx::Error| database_error(format!("reading a row of {}", self.table), &error);
         let id: i64 = row.try_get(0).map_err(bad)?;
         let kind: String = row.try_get(4).map_err(bad)?;
         let status: String = row.try_get(6).map_err(bad)?;
         let unknown = |what: &str, value: &str| EngineError::Database {
             context: format!("reading row {id} of {}", self.table),
-            message: format!("unknown {what} {value:?}; was the row edited by hand, or written by a newer rollgate?"),
+            message: format!(
+                "unknown {what} {value:?}; was the row edited by hand, or written by a newer rollgate?"
+            ),
         };
         Ok(HistoryRecord {
             id,
@@ -860,11 +1053,11 @@ impl PostgresEngine {
         })
     }
 
-    /// The database user, followed by who started the run when rollgate
-    /// was told (e.g. the server's user or service account).
+    /// Who applied a file: as given (the server passes its user or service
+    /// account), else the database user, like the other engines.
     fn applied_by(&self, given: Option<&str>) -> String {
         match given {
-            Some(given) if !given.is_empty() && given != self.user => format!("{} ({given})", self.user),
+            Some(given) if !given.is_empty() => given.to_string(),
             _ => self.user.clone(),
         }
     }
@@ -873,24 +1066,34 @@ impl PostgresEngine {
         if sqlstate(error).as_deref() == Some(SQLSTATE_UNIQUE_VIOLATION) {
             return EngineError::Database {
                 context: format!("recording version {version} in {}", self.table),
-                message: "another runner is applying this version right now (it has a RUNNING row); \
+                message:
+                    "another runner is applying this version right now (it has a RUNNING row); \
                           runners must take the migration lock first"
-                    .into(),
+                        .into(),
             };
         }
-        database_error(format!("recording version {version} in {}", self.table), error)
+        database_error(
+            format!("recording version {version} in {}", self.table),
+            error,
+        )
     }
 
     /// One of rollgate's own statements (no user text, no values).
     async fn control(&mut self, sql: &'static str, context: &str) -> Result<(), EngineError> {
-        sqlx::raw_sql(sql).execute(&mut self.conn).await.map_err(|error| database_error(context, &error))?;
+        sqlx::raw_sql(sql)
+            .execute(&mut self.conn)
+            .await
+            .map_err(|error| database_error(context, &error))?;
         Ok(())
     }
 
     /// Like [`Self::control`], for statements built from constants and
     /// numbers rollgate formats itself.
     async fn control_owned(&mut self, sql: String, context: &str) -> Result<(), EngineError> {
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut self.conn).await.map_err(|error| database_error(context, &error))?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map_err(|error| database_error(context, &error))?;
         Ok(())
     }
 }
@@ -923,6 +1126,23 @@ fn refuse_transaction_control(file: &ApplyFile) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// `CREATE INDEX CONCURRENTLY` and `REINDEX … CONCURRENTLY` run without
+/// `lock_timeout`: waiting, they block no reads or writes, but a timeout in
+/// their later phases leaves an INVALID index behind that makes a retry fail
+/// with "already exists".
+fn builds_index_concurrently(text: &str) -> bool {
+    let words = leading_words(text, 4);
+    let word = |at: usize| words.get(at).map(String::as_str).unwrap_or("");
+    match word(0) {
+        "CREATE" => {
+            let rest = if word(1) == "UNIQUE" { 2 } else { 1 };
+            word(rest) == "INDEX" && word(rest + 1) == "CONCURRENTLY"
+        }
+        "REINDEX" => text.to_ascii_uppercase().contains("CONCURRENTLY"),
+        _ => false,
+    }
+}
+
 /// The first `count` words of a statement, uppercased, after comments.
 fn leading_words(text: &str, count: usize) -> Vec<String> {
     let mut words = Vec::new();
@@ -934,7 +1154,9 @@ fn leading_words(text: &str, count: usize) -> Vec<String> {
         } else if let Some(after) = rest.strip_prefix("/*") {
             rest = after.split_once("*/").map_or("", |(_, tail)| tail);
         } else {
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
             if end == 0 {
                 break;
             }
@@ -960,7 +1182,10 @@ fn relation_name_candidates(statement: &str) -> Vec<String> {
             && !candidate.starts_with('.')
             && !candidate.ends_with('.')
             && !candidate.contains("..")
-            && candidate.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '"')
+            && candidate
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '"')
             && !candidate.contains("\"\"")
             && !names.contains(&candidate)
             && names.len() < 64
@@ -1001,7 +1226,10 @@ fn lock_key(database: &str, schema: &str) -> i64 {
 /// A random-enough duration below `max`, from the clock's nanoseconds:
 /// enough to keep concurrent runners from polling in lockstep.
 fn jitter(max: Duration) -> Duration {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
     // Multiplying by an odd constant spreads the low bits of the clock.
     let mixed = u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
     let max_nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
@@ -1015,7 +1243,11 @@ fn jitter(max: Duration) -> Duration {
 /// `lock_timeout` never turns into 0 ("wait forever").
 fn duration_millis(duration: Duration) -> i64 {
     let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-    if millis == 0 && !duration.is_zero() { 1 } else { millis }
+    if millis == 0 && !duration.is_zero() {
+        1
+    } else {
+        millis
+    }
 }
 
 /// A timestamp column as UTC ISO 8601 text with milliseconds.
@@ -1035,7 +1267,10 @@ fn truncate_chars(text: &str, max: usize) -> String {
 }
 
 fn sqlstate(error: &sqlx::Error) -> Option<String> {
-    error.as_database_error().and_then(|error| error.code()).map(|code| code.into_owned())
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .map(|code| code.into_owned())
 }
 
 /// A database error as one line: message, SQLSTATE, detail and hint.
@@ -1059,14 +1294,27 @@ fn describe(error: &sqlx::Error) -> String {
 }
 
 pub(crate) fn database_error(context: impl Into<String>, error: &sqlx::Error) -> EngineError {
-    EngineError::Database { context: context.into(), message: describe(error) }
+    EngineError::Database {
+        context: context.into(),
+        message: describe(error),
+    }
 }
 
-fn statement_failure(file: &ApplyFile, index: usize, statement: &StatementText, error: &sqlx::Error) -> EngineError {
+fn statement_failure(
+    file: &ApplyFile,
+    index: usize,
+    statement: &StatementText,
+    error: &sqlx::Error,
+) -> EngineError {
     EngineError::Statement(statement_failure_details(file, index, statement, error))
 }
 
-fn statement_failure_details(file: &ApplyFile, index: usize, statement: &StatementText, error: &sqlx::Error) -> StatementFailure {
+fn statement_failure_details(
+    file: &ApplyFile,
+    index: usize,
+    statement: &StatementText,
+    error: &sqlx::Error,
+) -> StatementFailure {
     let mut message = describe(error);
     match sqlstate(error).as_deref() {
         Some(SQLSTATE_ACTIVE_SQL_TRANSACTION) => {
@@ -1080,7 +1328,12 @@ fn statement_failure_details(file: &ApplyFile, index: usize, statement: &Stateme
         }
         _ => {}
     }
-    StatementFailure { file_name: file.file_name.clone(), index, line: statement.line, message }
+    StatementFailure {
+        file_name: file.file_name.clone(),
+        index,
+        line: statement.line,
+        message,
+    }
 }
 
 /// A connection failure as advice: what went wrong at which `host:port`,
@@ -1088,22 +1341,35 @@ fn statement_failure_details(file: &ApplyFile, index: usize, statement: &Stateme
 fn connect_message(error: &sqlx::Error, endpoint: &str, url: &str) -> String {
     let message = match error {
         sqlx::Error::Database(database) => {
-            let code = database.code().map(|code| code.into_owned()).unwrap_or_default();
+            let code = database
+                .code()
+                .map(|code| code.into_owned())
+                .unwrap_or_default();
             let text = database.message();
             match code.as_str() {
-                "3D000" => format!("{text} on PostgreSQL at {endpoint} (SQLSTATE {code}); create the database or fix its name in the URL"),
+                "3D000" => format!(
+                    "{text} on PostgreSQL at {endpoint} (SQLSTATE {code}); create the database or fix its name in the URL"
+                ),
                 "28P01" | "28000" => format!(
                     "{text} at PostgreSQL {endpoint} (SQLSTATE {code}); check the user name and password (and pg_hba.conf)"
                 ),
-                "53300" => format!("{text} at PostgreSQL {endpoint} (SQLSTATE {code}); too many connections, retry later"),
-                _ => format!("PostgreSQL at {endpoint} refused the connection: {text} (SQLSTATE {code})"),
+                "53300" => format!(
+                    "{text} at PostgreSQL {endpoint} (SQLSTATE {code}); too many connections, retry later"
+                ),
+                _ => format!(
+                    "PostgreSQL at {endpoint} refused the connection: {text} (SQLSTATE {code})"
+                ),
             }
         }
         sqlx::Error::Io(io) => format!(
             "could not reach PostgreSQL at {endpoint} ({io}); check that the server is running and that the host and port are right"
         ),
-        sqlx::Error::Tls(tls) => format!("TLS with PostgreSQL at {endpoint} failed ({tls}); check sslmode and the certificates"),
-        other => format!("could not connect to PostgreSQL at {endpoint} ({other}); check that the server is running and the URL"),
+        sqlx::Error::Tls(tls) => format!(
+            "TLS with PostgreSQL at {endpoint} failed ({tls}); check sslmode and the certificates"
+        ),
+        other => format!(
+            "could not connect to PostgreSQL at {endpoint} ({other}); check that the server is running and the URL"
+        ),
     };
     scrub(&message, url)
 }
@@ -1117,7 +1383,11 @@ fn scrub(message: &str, url: &str) -> String {
         .and_then(|(userinfo, _)| userinfo.split_once(':'))
         .map(|(_, password)| password)
         .unwrap_or("");
-    if password.is_empty() { message.to_string() } else { message.replace(password, "********") }
+    if password.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(password, "********")
+    }
 }
 
 #[cfg(test)]
@@ -1134,19 +1404,52 @@ mod tests {
     #[test]
     fn transaction_control_is_found_after_comments() {
         assert_eq!(leading_words("-- note\n/* x */ commit;", 2), ["COMMIT"]);
-        assert_eq!(leading_words("rollback to savepoint a", 2), ["ROLLBACK", "TO"]);
+        assert_eq!(
+            leading_words("rollback to savepoint a", 2),
+            ["ROLLBACK", "TO"]
+        );
         assert!(leading_words("  ", 2).is_empty());
     }
 
     #[test]
+    fn concurrent_index_builds_are_recognised() {
+        assert!(builds_index_concurrently(
+            "create unique index concurrently i on t (a)"
+        ));
+        assert!(builds_index_concurrently(
+            "-- x\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a)"
+        ));
+        assert!(builds_index_concurrently(
+            "REINDEX (VERBOSE) INDEX CONCURRENTLY i"
+        ));
+        assert!(!builds_index_concurrently("CREATE INDEX i ON t (a)"));
+        assert!(!builds_index_concurrently("DROP INDEX CONCURRENTLY i"));
+    }
+
+    #[test]
     fn relation_candidates_stay_within_what_to_regclass_accepts() {
-        let names = relation_name_candidates("ALTER TABLE app.\"Users\" ADD COLUMN a.b.c int DEFAULT 1.5");
-        assert_eq!(names, ["ALTER", "TABLE", "app.\"Users\"", "ADD", "COLUMN", "int", "DEFAULT"]);
+        let names =
+            relation_name_candidates("ALTER TABLE app.\"Users\" ADD COLUMN a.b.c int DEFAULT 1.5");
+        assert_eq!(
+            names,
+            [
+                "ALTER",
+                "TABLE",
+                "app.\"Users\"",
+                "ADD",
+                "COLUMN",
+                "int",
+                "DEFAULT"
+            ]
+        );
     }
 
     #[test]
     fn passwords_are_scrubbed() {
-        assert_eq!(scrub("bad s3cret here", "postgres://u:s3cret@h/db"), "bad ******** here");
+        assert_eq!(
+            scrub("bad s3cret here", "postgres://u:s3cret@h/db"),
+            "bad ******** here"
+        );
         assert_eq!(duration_millis(Duration::from_micros(10)), 1);
         assert_eq!(truncate_chars("abcdef", 3), "abc…");
     }
