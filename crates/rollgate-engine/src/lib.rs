@@ -262,7 +262,8 @@ pub enum EngineError {
     BadUrl(String),
     /// Another runner holds the migration lock.
     #[error(
-        "another migration holds the lock on {target} and did not release it within {waited:?}{}; retry later or raise --lock-timeout",
+        "another migration holds the lock on {target} and did not release it within {:.1} s{}; retry later or raise --lock-timeout",
+        waited.as_secs_f64(),
         holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
     Locked { target: String, waited: Duration, holder: Option<String> },

@@ -95,7 +95,13 @@ impl SchemaSnapshot {
                 out.push_str(&format!("  index {} {}\n", index.name, index.definition));
             }
             for constraint in &table.constraints {
-                out.push_str(&format!("  constraint {} {} {}\n", constraint.name, constraint.kind, constraint.definition));
+                // PostgreSQL's definitions already start with the kind.
+                let definition = if constraint.definition.starts_with(&constraint.kind) {
+                    constraint.definition.clone()
+                } else {
+                    format!("{} {}", constraint.kind, constraint.definition)
+                };
+                out.push_str(&format!("  constraint {} {definition}\n", constraint.name));
             }
         }
         for view in &self.views {

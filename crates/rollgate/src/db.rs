@@ -63,6 +63,14 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The one database of a command that takes a single `--database-url`.
+pub fn single_url(urls: &[String]) -> Result<TargetUrl> {
+    match urls {
+        [one] => parse_url(one),
+        _ => Err(usage(format!("this command takes one --database-url, got {}; only `rollgate migrate` fans out", urls.len()))),
+    }
+}
+
 pub fn parse_url(text: &str) -> Result<TargetUrl> {
     TargetUrl::parse(text).map_err(engine_error)
 }
@@ -133,12 +141,12 @@ pub fn applied_records(history: &[HistoryRecord]) -> Vec<AppliedRecord> {
     history
         .iter()
         .filter_map(|row| {
-            let version = match Version::parse(&row.version) {
-                Ok(version) => version,
-                Err(_) => {
-                    eprintln!("warning: history row {} has version \"{}\", which is not a version; ignored", row.id, row.version);
-                    return None;
-                }
+            let Ok(version) = Version::parse(&row.version) else {
+                eprintln!(
+                    "warning: history row {} has version \"{}\", which is not a version; ignored",
+                    row.id, row.version
+                );
+                return None;
             };
             Some(AppliedRecord {
                 version,

@@ -164,11 +164,24 @@ async fn run_locked(
 
     let mut out = std::io::stdout();
     if steps.is_empty() {
+        // Count what the history says is applied, not the files found: with
+        // --target-version, later files are still pending.
+        let applied = rollgate_migration::status(files, &records)
+            .iter()
+            .filter(|s| matches!(s.state, FileState::Applied | FileState::Baseline))
+            .count();
+        let pending = files.len().saturating_sub(applied);
+        let beyond = match (&options.target_version, pending) {
+            (Some(target), 1..) => format!(
+                ", {pending} pending above --target-version {}",
+                target.as_str()
+            ),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{prefix}{}: up to date ({} applied)",
+            "{prefix}{}: up to date ({applied} applied{beyond})",
             url.redacted(),
-            files.len()
         )?;
         return Ok(EXIT_OK);
     }
@@ -201,10 +214,21 @@ async fn run_locked(
                 .filter(|a| !a.no_transaction)
                 .collect();
             engine.dry_run(&transactional).await.map_err(engine_error)?;
-            writeln!(
-                out,
-                "{prefix}dry run: every statement ran and was rolled back; nothing was changed"
-            )?;
+            let skipped = steps.len() - transactional.len();
+            if skipped == 0 {
+                writeln!(
+                    out,
+                    "{prefix}dry run: every statement ran and was rolled back; nothing was changed"
+                )?;
+            } else {
+                // A no-transaction file cannot be rolled back, so it is only
+                // printed; do not claim it was checked.
+                writeln!(
+                    out,
+                    "{prefix}dry run: the statements of {} file(s) ran and were rolled back; {skipped} `-- rollgate:no-transaction` file(s) were not executed; nothing was changed",
+                    transactional.len()
+                )?;
+            }
         } else {
             writeln!(
                 out,
@@ -331,7 +355,7 @@ fn needs_no_transaction(file: &MigrationFile) -> Option<(u32, &'static str)> {
 }
 
 pub fn status(args: StatusArgs) -> Result<u8> {
-    let url = db::parse_url(&args.db.database_url[0])?;
+    let url = db::single_url(&args.db.database_url)?;
     let files = db::load_files(&std::env::current_dir()?, &args.db.file_pattern)?;
     let runtime = db::runtime()?;
     runtime.block_on(async {
@@ -348,8 +372,11 @@ pub fn status(args: StatusArgs) -> Result<u8> {
                         serde_json::json!({"version": s.version.as_str(), "file": s.file_name, "state": state, "detail": detail})
                     })
                     .collect();
-                serde_json::to_writer_pretty(&mut out, &serde_json::json!({"database": url.redacted(), "files": json}))?;
-                writeln!(out)?;
+                // Serialize first: an io::Error from `writeln!` is what main
+                // recognises as a closed pipe (`| head`); serde_json's own
+                // error would hide it.
+                let text = serde_json::to_string_pretty(&serde_json::json!({"database": url.redacted(), "files": json}))?;
+                writeln!(out, "{text}")?;
             }
             StatusFormat::Human => {
                 writeln!(out, "{}", url.redacted())?;
@@ -378,6 +405,11 @@ fn state_text(state: &FileState) -> (&'static str, String) {
             "out-of-order",
             format!("lower than applied {}", latest_applied.as_str()),
         ),
+        // Engines already record the error as "failed at statement k of
+        // n: …"; say where only when the stored error does not.
+        FileState::Failed { error, .. } if error.starts_with("failed at statement") => {
+            ("failed", error.clone())
+        }
         FileState::Failed {
             statements_done,
             statements_total,
@@ -389,13 +421,22 @@ fn state_text(state: &FileState) -> (&'static str, String) {
                 statements_done + 1
             ),
         ),
-        FileState::Running { .. } => ("running", "in progress, or the runner died".to_string()),
+        FileState::Running {
+            statements_done,
+            statements_total,
+        } => (
+            "running",
+            format!(
+                "at statement {} of {statements_total}: in progress, or the runner died there",
+                statements_done + 1
+            ),
+        ),
         FileState::Missing => ("missing", "applied, but the file is gone".to_string()),
     }
 }
 
 pub fn baseline(args: BaselineArgs) -> Result<u8> {
-    let url = db::parse_url(&args.db.database_url[0])?;
+    let url = db::single_url(&args.db.database_url)?;
     let files = db::load_files(&std::env::current_dir()?, &args.db.file_pattern)?;
     let up_to = parse_version(&args.version)?;
     let runtime = db::runtime()?;
@@ -438,7 +479,7 @@ pub fn baseline(args: BaselineArgs) -> Result<u8> {
 }
 
 pub fn repair(args: RepairArgs) -> Result<u8> {
-    let url = db::parse_url(&args.db.database_url[0])?;
+    let url = db::single_url(&args.db.database_url)?;
     let files = db::load_files(&std::env::current_dir()?, &args.db.file_pattern)?;
     let version = parse_version(&args.version)?;
     let runtime = db::runtime()?;

@@ -20,8 +20,10 @@ pub fn dump(args: SchemaDumpArgs) -> Result<u8> {
         match args.format {
             DumpFormat::Text => out.write_all(snapshot.to_text().as_bytes())?,
             DumpFormat::Json => {
-                serde_json::to_writer_pretty(&mut out, &snapshot)?;
-                writeln!(out)?;
+                // Serialize first, so a closed pipe surfaces as the
+                // io::Error main treats as a normal exit.
+                let text = serde_json::to_string_pretty(&snapshot)?;
+                writeln!(out, "{text}")?;
             }
         }
         Ok(EXIT_OK)
@@ -31,7 +33,7 @@ pub fn dump(args: SchemaDumpArgs) -> Result<u8> {
 /// Replays the files the target's history says were applied into a scratch
 /// database, then compares the two schemas.
 pub fn drift(args: DriftArgs) -> Result<u8> {
-    let url = db::parse_url(&args.db.database_url[0])?;
+    let url = db::single_url(&args.db.database_url)?;
     let files = db::load_files(&std::env::current_dir()?, &args.db.file_pattern)?;
     db::runtime()?.block_on(async {
         let mut live = db::connect(&url, args.db.history_schema.as_deref()).await?;
