@@ -118,8 +118,8 @@ pub fn render(
 ///
 /// A renderer keeps only what its format cannot write before the end: the
 /// totals, SARIF's table of rules (one entry per distinct rule) and JUnit's
-/// test cases (its root element states the totals). The other formats keep
-/// no text of past files.
+/// test cases (its root element states the totals). Of past files, the
+/// other formats keep at most a reused buffer the size of one file's output.
 pub struct Renderer<'w> {
     out: &'w mut dyn io::Write,
     summary: Summary,
