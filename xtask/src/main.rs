@@ -4,6 +4,11 @@
 //! Tasks:
 //! - `bench-lint`: times `rollgate lint` against squawk on a generated corpus of
 //!   migration files and prints the numbers recorded in BENCHMARKS.md.
+//! - `bench-migrate`: times `rollgate migrate` on PostgreSQL against `psql -1`
+//!   and dbmate, a no-op re-run and a fan-out to many databases
+//!   (`bench_migrate.rs`).
+
+mod bench_migrate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
@@ -20,6 +25,18 @@ Tasks:
       (default 2000, seed 42), install squawk from npm into target/bench/squawk, then run
       each linter R times (default 5) in round-robin order and print median wall time,
       peak RSS and finding counts. Everything it creates lives in target/bench/.
+  bench-migrate [--files N] [--runs R] [--fanout-dbs D] [--fanout-files F] [--concurrency C]
+                [--rollgate PATH]
+      Build rollgate (release), generate N small PostgreSQL migration files (default 500) in
+      target/bench/migrate, install dbmate from npm into target/bench/dbmate, then apply the
+      files to a fresh database on 127.0.0.1:5432 (user postgres) with psql -1 (the floor),
+      rollgate, dbmate and rollgate without TLS, R times each (default 5) in round-robin
+      order. Also times a no-op re-run of rollgate (R times, with and without TLS) and
+      rollgate applying the first F files (default 50) to D databases (default 20) with
+      --concurrency C (default 4), against --concurrency 1 and D separate runs. Prints
+      medians, ratios and the rows recorded in BENCHMARKS.md. Every database it creates is
+      named rgbench_<pid>_* and dropped afterwards. --rollgate PATH times that binary
+      instead of building the workspace's.
 ";
 
 /// The smaller corpus of the memory-growth check: peak RSS on this many files
@@ -41,6 +58,9 @@ fn main() -> ExitCode {
 fn run(mut args: impl Iterator<Item = String>) -> Result<()> {
     match args.next().as_deref() {
         Some("bench-lint") => bench_lint(&BenchArgs::parse(args)?),
+        Some("bench-migrate") => {
+            bench_migrate::bench_migrate(&bench_migrate::MigrateBenchArgs::parse(args)?)
+        }
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -9,7 +9,10 @@ use crate::mysql::MysqlEngine;
 use crate::postgres::PostgresEngine;
 use crate::schema::SchemaSnapshot;
 use crate::sqlite::SqliteEngine;
-use crate::{Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HistoryRecord, NewRecord, Progress, TargetUrl};
+use crate::{
+    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HistoryRecord, NewRecord,
+    Progress, TargetUrl,
+};
 
 pub enum AnyEngine {
     Postgres(PostgresEngine),
@@ -20,11 +23,18 @@ pub enum AnyEngine {
 impl AnyEngine {
     /// Connects to the database `url` names. `history_schema` is the schema
     /// (PostgreSQL) or database (MySQL) of the history table.
-    pub async fn connect(url: &TargetUrl, history_schema: Option<&str>) -> Result<AnyEngine, EngineError> {
+    pub async fn connect(
+        url: &TargetUrl,
+        history_schema: Option<&str>,
+    ) -> Result<AnyEngine, EngineError> {
         Ok(match url.kind() {
-            EngineKind::Postgres => AnyEngine::Postgres(PostgresEngine::connect(url, history_schema).await?),
+            EngineKind::Postgres => {
+                AnyEngine::Postgres(PostgresEngine::connect(url, history_schema).await?)
+            }
             EngineKind::Mysql => AnyEngine::Mysql(MysqlEngine::connect(url, history_schema).await?),
-            EngineKind::Sqlite => AnyEngine::Sqlite(SqliteEngine::connect(url, history_schema).await?),
+            EngineKind::Sqlite => {
+                AnyEngine::Sqlite(SqliteEngine::connect(url, history_schema).await?)
+            }
         })
     }
 }

@@ -132,7 +132,13 @@ impl RecordKind {
     }
 
     pub fn parse(text: &str) -> Option<RecordKind> {
-        [RecordKind::Migration, RecordKind::Baseline, RecordKind::Repair].into_iter().find(|k| k.as_str() == text)
+        [
+            RecordKind::Migration,
+            RecordKind::Baseline,
+            RecordKind::Repair,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -147,9 +153,14 @@ impl RecordStatus {
     }
 
     pub fn parse(text: &str) -> Option<RecordStatus> {
-        [RecordStatus::Running, RecordStatus::Succeeded, RecordStatus::Failed, RecordStatus::Cleared]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            RecordStatus::Running,
+            RecordStatus::Succeeded,
+            RecordStatus::Failed,
+            RecordStatus::Cleared,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -222,10 +233,23 @@ impl Default for ApplyOptions {
 /// What an engine reports while applying, for logs and progress lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    StatementStarted { index: usize, total: usize, line: u32 },
-    StatementFinished { index: usize, rows_affected: u64, duration: Duration },
+    StatementStarted {
+        index: usize,
+        total: usize,
+        line: u32,
+    },
+    StatementFinished {
+        index: usize,
+        rows_affected: u64,
+        duration: Duration,
+    },
     /// A statement failed on a lock timeout and will be retried.
-    LockRetry { index: usize, attempt: u32, wait: Duration, blocked_by: Option<String> },
+    LockRetry {
+        index: usize,
+        attempt: u32,
+        wait: Duration,
+        blocked_by: Option<String>,
+    },
 }
 
 /// The result of applying one file.
@@ -248,7 +272,14 @@ pub struct StatementFailure {
 
 impl fmt::Display for StatementFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: statement {} failed: {}", self.file_name, self.line, self.index + 1, self.message)
+        write!(
+            f,
+            "{}:{}: statement {} failed: {}",
+            self.file_name,
+            self.line,
+            self.index + 1,
+            self.message
+        )
     }
 }
 
@@ -266,7 +297,11 @@ pub enum EngineError {
         waited.as_secs_f64(),
         holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
     )]
-    Locked { target: String, waited: Duration, holder: Option<String> },
+    Locked {
+        target: String,
+        waited: Duration,
+        holder: Option<String>,
+    },
     /// A statement of a migration failed; nothing of a transactional file
     /// was kept.
     #[error("{0}")]
@@ -302,12 +337,20 @@ pub trait Engine: Send {
     ) -> impl Future<Output = Result<Applied, EngineError>> + Send;
 
     /// Appends a baseline or repair row.
-    fn record(&mut self, record: &NewRecord) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn record(
+        &mut self,
+        record: &NewRecord,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// Runs the files in one transaction and rolls it back (PostgreSQL and
     /// SQLite); the first failure is returned. Never writes history.
-    fn dry_run(&mut self, files: &[ApplyFile]) -> impl Future<Output = Result<(), EngineError>> + Send;
+    fn dry_run(
+        &mut self,
+        files: &[ApplyFile],
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// The live schema, normalized (see [`schema`]).
-    fn dump_schema(&mut self) -> impl Future<Output = Result<schema::SchemaSnapshot, EngineError>> + Send;
+    fn dump_schema(
+        &mut self,
+    ) -> impl Future<Output = Result<schema::SchemaSnapshot, EngineError>> + Send;
 }

@@ -351,6 +351,12 @@ const SQLSTATE_ACTIVE_SQL_TRANSACTION: &str = "25001";
 impl PostgresEngine {
     /// A transactional file: one transaction holds the statements and the
     /// history row, so a failure leaves no trace.
+    ///
+    /// A statement that fails on `lock_timeout` rolls the whole file back;
+    /// the file is retried from its first statement after a jittered wait.
+    /// That is equivalent to retrying the statement (the file is
+    /// all-or-nothing), releases the locks the earlier statements took while
+    /// waiting, and saves the savepoint round trips per statement.
     async fn apply_in_transaction(
         &mut self,
         file: &ApplyFile,
@@ -370,108 +376,116 @@ impl PostgresEngine {
         refuse_transaction_control(file)?;
         let started = Instant::now();
         let lock_timeout = file.lock_timeout.unwrap_or(options.lock_timeout);
-        // rollgate's own statements share one round trip: the transaction,
-        // its lock_timeout (which ROLLBACK TO SAVEPOINT keeps) and the first
-        // statement's savepoint.
-        let mut begin = format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'",
-            duration_millis(lock_timeout)
+        let total = file.statements.len();
+        let mut attempt = 0;
+        loop {
+            // rollgate's own statements share one round trip.
+            let begin = format!(
+                "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+                duration_millis(lock_timeout)
+            );
+            self.control_owned(
+                begin,
+                &format!("starting the transaction for {}", file.file_name),
+            )
+            .await?;
+            let failure = self.run_statements(file, progress).await;
+            let (index, error) = match failure {
+                None => break,
+                Some(failure) => failure,
+            };
+            // Best effort: if the connection is gone, the server rolls back anyway.
+            let _ = self
+                .control("ROLLBACK", "rolling back the failed file")
+                .await;
+            let statement = &file.statements[index];
+            if attempt >= options.lock_retries
+                || sqlstate(&error).as_deref() != Some(SQLSTATE_LOCK_NOT_AVAILABLE)
+            {
+                return Err(statement_failure(file, index, statement, &error));
+            }
+            attempt += 1;
+            let blocked_by = self.blocking_session(&statement.text, false).await;
+            let base = RETRY_WAIT_FIRST
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(RETRY_WAIT_MAX);
+            let wait = base + jitter(base / 2);
+            progress(Progress::LockRetry {
+                index,
+                attempt,
+                wait,
+                blocked_by,
+            });
+            tokio::time::sleep(wait).await;
+        }
+        // The history row and COMMIT share the last round trip. The values
+        // are written as E'' literals (see `escape_literal`), which mean the
+        // same whatever `standard_conforming_strings` the file set.
+        let duration = started.elapsed();
+        let optional =
+            |value: Option<&str>| value.map_or_else(|| "NULL".to_string(), escape_literal);
+        let checksum = statements_checksum(&file.statements, total);
+        let sql = format!(
+            "INSERT INTO {} (version, file_name, change_type, kind, checksum, status, started_at, finished_at, duration_ms, \
+             applied_by, release_id, task_id, statements_done, statements_total, statements_checksum) \
+             VALUES ({}, {}, {}, 'MIGRATION', {}, 'SUCCEEDED', now(), clock_timestamp(), {}, {}, {}, {}, {total}, {total}, {}); COMMIT",
+            self.table,
+            escape_literal(&file.version),
+            escape_literal(&file.file_name),
+            escape_literal(&file.change_type),
+            escape_literal(&file.checksum),
+            duration_millis(duration),
+            escape_literal(&self.applied_by(options.applied_by.as_deref())),
+            optional(options.release_id.as_deref()),
+            optional(options.task_id.as_deref()),
+            optional(checksum.as_deref()),
         );
-        if options.lock_retries > 0 && !file.statements.is_empty() {
-            begin.push_str(&format!("; SAVEPOINT {SAVEPOINT}"));
+        // Only the quoted table name and escaped literals are interpolated.
+        if let Err(error) = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+        {
+            let _ = self
+                .control("ROLLBACK", "rolling back the failed file")
+                .await;
+            return Err(self.history_write_error(&file.version, &error));
         }
-        self.control_owned(
-            begin,
-            &format!("starting the transaction for {}", file.file_name),
-        )
-        .await?;
-        let outcome = self
-            .run_transactional_file(file, options, progress, started)
-            .await;
-        match outcome {
-            Ok(applied) => {
-                self.control(
-                    "COMMIT",
-                    &format!("committing {} (nothing of it was kept)", file.file_name),
-                )
-                .await?;
-                Ok(applied)
-            }
-            Err(error) => {
-                // Best effort: if the connection is gone, the server rolls back anyway.
-                let _ = self
-                    .control("ROLLBACK", "rolling back the failed file")
-                    .await;
-                Err(error)
-            }
-        }
+        Ok(Applied {
+            duration,
+            statements: total,
+        })
     }
 
-    async fn run_transactional_file(
+    /// Runs a transactional file's statements in order, each alone; the
+    /// first failure and its statement index.
+    async fn run_statements(
         &mut self,
         file: &ApplyFile,
-        options: &ApplyOptions,
         progress: &mut (dyn FnMut(Progress) + Send),
-        started: Instant,
-    ) -> Result<Applied, EngineError> {
+    ) -> Option<(usize, sqlx::Error)> {
         let total = file.statements.len();
-        let use_savepoints = options.lock_retries > 0;
         for (index, statement) in file.statements.iter().enumerate() {
-            if use_savepoints && index > 0 {
-                // The first savepoint was set with BEGIN. One at a time:
-                // releasing the previous one keeps the subtransaction stack
-                // (and the server's subtransaction cache) small.
-                let sql = format!("RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}");
-                self.control_owned(sql, "setting a savepoint").await?;
-            }
             progress(Progress::StatementStarted {
                 index,
                 total,
                 line: statement.line,
             });
             let statement_started = Instant::now();
-            let rows = self
-                .run_with_retries(
-                    index,
-                    statement,
-                    options.lock_retries,
-                    use_savepoints,
-                    progress,
-                )
+            // A user's migration statement is the SQL rollgate exists to run:
+            // it comes from a reviewed migration file and is sent alone, as is.
+            match sqlx::raw_sql(AssertSqlSafe(statement.text.as_str()))
+                .execute(&mut self.conn)
                 .await
-                .map_err(|error| statement_failure(file, index, statement, &error))?;
-            progress(Progress::StatementFinished {
-                index,
-                rows_affected: rows,
-                duration: statement_started.elapsed(),
-            });
+            {
+                Ok(done) => progress(Progress::StatementFinished {
+                    index,
+                    rows_affected: done.rows_affected(),
+                    duration: statement_started.elapsed(),
+                }),
+                Err(error) => return Some((index, error)),
+            }
         }
-        let sql = format!(
-            "INSERT INTO {} (version, file_name, change_type, kind, checksum, status, started_at, finished_at, duration_ms, \
-             applied_by, release_id, task_id, statements_done, statements_total, statements_checksum) \
-             VALUES ($1, $2, $3, 'MIGRATION', $4, 'SUCCEEDED', now(), clock_timestamp(), $5, $6, $7, $8, $9, $9, $10)",
-            self.table
-        );
-        let duration = started.elapsed();
-        // The only interpolation is the quoted history table name; values are bound.
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(&file.version)
-            .bind(&file.file_name)
-            .bind(&file.change_type)
-            .bind(&file.checksum)
-            .bind(duration_millis(duration))
-            .bind(self.applied_by(options.applied_by.as_deref()))
-            .bind(&options.release_id)
-            .bind(&options.task_id)
-            .bind(total as i64)
-            .bind(statements_checksum(&file.statements, total))
-            .execute(&mut self.conn)
-            .await
-            .map_err(|error| self.history_write_error(&file.version, &error))?;
-        Ok(Applied {
-            duration,
-            statements: total,
-        })
+        None
     }
 
     /// A `no-transaction` file: each statement commits on its own and the
@@ -1255,6 +1269,19 @@ fn utc_text(column: &str) -> String {
     format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
 }
 
+/// A string as an `E'...'` literal: backslashes and quotes doubled, so its
+/// meaning does not depend on `standard_conforming_strings`. PostgreSQL text
+/// cannot hold NUL, so NUL characters are dropped.
+fn escape_literal(value: &str) -> String {
+    let escaped: String = value
+        .chars()
+        .filter(|c| *c != '\0')
+        .collect::<String>()
+        .replace('\\', "\\\\")
+        .replace('\'', "''");
+    format!("E'{escaped}'")
+}
+
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -1442,6 +1469,11 @@ mod tests {
                 "DEFAULT"
             ]
         );
+    }
+
+    #[test]
+    fn literals_are_escaped_for_any_string_setting() {
+        assert_eq!(super::escape_literal("a'b\\c\0d"), "E'a''b\\\\cd'");
     }
 
     #[test]

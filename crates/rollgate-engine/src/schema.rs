@@ -88,7 +88,11 @@ impl SchemaSnapshot {
                     column.name,
                     column.data_type,
                     if column.nullable { "" } else { " NOT NULL" },
-                    column.default.as_ref().map(|d| format!(" DEFAULT {d}")).unwrap_or_default()
+                    column
+                        .default
+                        .as_ref()
+                        .map(|d| format!(" DEFAULT {d}"))
+                        .unwrap_or_default()
                 ));
             }
             for index in &table.indexes {
@@ -105,14 +109,26 @@ impl SchemaSnapshot {
             }
         }
         for view in &self.views {
-            let kind = if view.materialized { "materialized view" } else { "view" };
-            out.push_str(&format!("{kind} {}\n  {}\n", view.name, view.definition.trim()));
+            let kind = if view.materialized {
+                "materialized view"
+            } else {
+                "view"
+            };
+            out.push_str(&format!(
+                "{kind} {}\n  {}\n",
+                view.name,
+                view.definition.trim()
+            ));
         }
         for sequence in &self.sequences {
             out.push_str(&format!("sequence {sequence}\n"));
         }
         for enum_type in &self.enums {
-            out.push_str(&format!("enum {} ({})\n", enum_type.name, enum_type.values.join(", ")));
+            out.push_str(&format!(
+                "enum {} ({})\n",
+                enum_type.name,
+                enum_type.values.join(", ")
+            ));
         }
         out
     }

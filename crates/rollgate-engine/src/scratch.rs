@@ -14,13 +14,18 @@ pub struct Scratch {
 }
 
 fn database_error(context: &str, error: sqlx::Error) -> EngineError {
-    EngineError::Database { context: context.to_string(), message: error.to_string() }
+    EngineError::Database {
+        context: context.to_string(),
+        message: error.to_string(),
+    }
 }
 
 /// The URL with its database (the path) replaced.
 fn with_database(url: &TargetUrl, name: &str) -> Result<TargetUrl, EngineError> {
     let text = url.expose();
-    let (scheme, rest) = text.split_once("://").ok_or_else(|| EngineError::BadUrl(format!("{url}: no scheme")))?;
+    let (scheme, rest) = text
+        .split_once("://")
+        .ok_or_else(|| EngineError::BadUrl(format!("{url}: no scheme")))?;
     let (before_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
@@ -37,49 +42,85 @@ fn with_database(url: &TargetUrl, name: &str) -> Result<TargetUrl, EngineError> 
 impl Scratch {
     /// Creates an empty scratch database next to `target`.
     pub async fn create(target: &TargetUrl) -> Result<Scratch, EngineError> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let name = format!("rollgate_scratch_{}_{}", std::process::id(), nanos % 1_000_000_000);
-        let connect_error = |error: sqlx::Error| EngineError::Connect { target: target.redacted().to_string(), message: error.to_string() };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "rollgate_scratch_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000
+        );
+        let connect_error = |error: sqlx::Error| EngineError::Connect {
+            target: target.redacted().to_string(),
+            message: error.to_string(),
+        };
         match target.kind() {
             EngineKind::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(target.expose()).await.map_err(connect_error)?;
+                let mut admin = sqlx::PgConnection::connect(target.expose())
+                    .await
+                    .map_err(connect_error)?;
                 // Generated name: letters, digits and underscores only.
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
                     .await
-                    .map_err(|e| database_error("creating the scratch database (the user needs CREATEDB)", e))?;
+                    .map_err(|e| {
+                        database_error("creating the scratch database (the user needs CREATEDB)", e)
+                    })?;
             }
             EngineKind::Mysql => {
-                let mut admin = sqlx::MySqlConnection::connect(target.expose()).await.map_err(connect_error)?;
+                let mut admin = sqlx::MySqlConnection::connect(target.expose())
+                    .await
+                    .map_err(connect_error)?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut admin)
                     .await
-                    .map_err(|e| database_error("creating the scratch database (the user needs CREATE)", e))?;
+                    .map_err(|e| {
+                        database_error("creating the scratch database (the user needs CREATE)", e)
+                    })?;
             }
             EngineKind::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));
-                return Ok(Scratch { url: TargetUrl::parse(&format!("sqlite://{}", path.display()))?, name, admin: target.clone() });
+                return Ok(Scratch {
+                    url: TargetUrl::parse(&format!("sqlite://{}", path.display()))?,
+                    name,
+                    admin: target.clone(),
+                });
             }
         }
-        Ok(Scratch { url: with_database(target, &name)?, name, admin: target.clone() })
+        Ok(Scratch {
+            url: with_database(target, &name)?,
+            name,
+            admin: target.clone(),
+        })
     }
 
     /// Drops the scratch database.
     pub async fn drop_database(self) -> Result<(), EngineError> {
         match self.admin.kind() {
             EngineKind::Postgres => {
-                let mut admin = sqlx::PgConnection::connect(self.admin.expose()).await.map_err(|e| database_error("dropping the scratch database", e))?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-                    .execute(&mut admin)
+                let mut admin = sqlx::PgConnection::connect(self.admin.expose())
                     .await
                     .map_err(|e| database_error("dropping the scratch database", e))?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )))
+                .execute(&mut admin)
+                .await
+                .map_err(|e| database_error("dropping the scratch database", e))?;
             }
             EngineKind::Mysql => {
-                let mut admin = sqlx::MySqlConnection::connect(self.admin.expose()).await.map_err(|e| database_error("dropping the scratch database", e))?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", self.name)))
-                    .execute(&mut admin)
+                let mut admin = sqlx::MySqlConnection::connect(self.admin.expose())
                     .await
                     .map_err(|e| database_error("dropping the scratch database", e))?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    self.name
+                )))
+                .execute(&mut admin)
+                .await
+                .map_err(|e| database_error("dropping the scratch database", e))?;
             }
             EngineKind::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{}.db", self.name));

@@ -36,10 +36,13 @@ use rollgate_migration::statements_checksum_prefixes;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
 
-use crate::schema::{ColumnSnapshot, ConstraintSnapshot, IndexSnapshot, SchemaSnapshot, TableSnapshot, ViewSnapshot};
+use crate::schema::{
+    ColumnSnapshot, ConstraintSnapshot, IndexSnapshot, SchemaSnapshot, TableSnapshot, ViewSnapshot,
+};
 use crate::{
-    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE, HistoryRecord, NewRecord, Progress, RecordKind,
-    RecordStatus, StatementFailure, StatementText, TargetUrl,
+    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE,
+    HistoryRecord, NewRecord, Progress, RecordKind, RecordStatus, StatementFailure, StatementText,
+    TargetUrl,
 };
 
 /// A connection to one SQLite database, holding the migration lock between
@@ -63,10 +66,15 @@ impl SqliteEngine {
     /// Opens (creating when missing) the database `url` names. SQLite has
     /// no schemas: the history table always lives in the database itself,
     /// so `history_schema` must be `None` or `main`.
-    pub async fn connect(url: &TargetUrl, history_schema: Option<&str>) -> Result<SqliteEngine, EngineError> {
+    pub async fn connect(
+        url: &TargetUrl,
+        history_schema: Option<&str>,
+    ) -> Result<SqliteEngine, EngineError> {
         let target = url.redacted().to_string();
         if url.kind() != EngineKind::Sqlite {
-            return Err(EngineError::BadUrl(format!("{target} is not a SQLite URL; write sqlite://path/to/file.db")));
+            return Err(EngineError::BadUrl(format!(
+                "{target} is not a SQLite URL; write sqlite://path/to/file.db"
+            )));
         }
         if let Some(schema) = history_schema
             && !schema.eq_ignore_ascii_case("main")
@@ -76,22 +84,28 @@ impl SqliteEngine {
                  so the history schema \"{schema}\" cannot be used; leave the history schema unset"
             )));
         }
-        let options = SqliteConnectOptions::from_str(url.expose()).map_err(|error| EngineError::Connect {
-            target: target.clone(),
-            message: format!("the URL is not a valid SQLite URL ({error}); write sqlite://path/to/file.db"),
-        })?;
+        let options =
+            SqliteConnectOptions::from_str(url.expose()).map_err(|error| EngineError::Connect {
+                target: target.clone(),
+                message: format!(
+                    "the URL is not a valid SQLite URL ({error}); write sqlite://path/to/file.db"
+                ),
+            })?;
         let path = options.get_filename().display().to_string();
-        let mut connection = SqliteConnection::connect_with(&options).await.map_err(|error| connect_error(&target, &path, &error))?;
+        let mut connection = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|error| connect_error(&target, &path, &error))?;
         // Opening does not read the file; this does, so a file that is not a
         // database fails here rather than in the middle of a run.
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sqlite_master")
             .fetch_one(&mut connection)
             .await
             .map_err(|error| connect_error(&target, &path, &error))?;
-        let file: String = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .fetch_one(&mut connection)
-            .await
-            .map_err(|error| connect_error(&target, &path, &error))?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&mut connection)
+                .await
+                .map_err(|error| connect_error(&target, &path, &error))?;
         // SQLite reports an empty file name for in-memory and temporary
         // databases, and the full path otherwise.
         let lock_path = (!file.is_empty()).then(|| {
@@ -100,7 +114,13 @@ impl SqliteEngine {
             name.push(LOCK_FILE_SUFFIX);
             PathBuf::from(name)
         });
-        Ok(SqliteEngine { connection, target, lock_path, lock_file: None, history_ready: false })
+        Ok(SqliteEngine {
+            connection,
+            target,
+            lock_path,
+            lock_file: None,
+            history_ready: false,
+        })
     }
 
     /// The lock file next to the database; `None` for an in-memory database.
@@ -125,14 +145,21 @@ impl Engine for SqliteEngine {
         // The lock is ours. Make sure the database itself can be written in
         // the time left: another program may hold a write transaction, or
         // the file may be read-only.
-        self.set_busy_timeout(timeout.saturating_sub(started.elapsed())).await?;
+        self.set_busy_timeout(timeout.saturating_sub(started.elapsed()))
+            .await?;
         let target = self.target.clone();
         let doing = "checking that the database can be written";
         let checked = match self.connection.begin_with("BEGIN IMMEDIATE").await {
             // A read-only connection can begin a write transaction; only a
             // write tells. This one is rolled back.
-            Ok(mut transaction) => match sqlx::raw_sql("CREATE TABLE rollgate_write_check (x)").execute(&mut *transaction).await {
-                Ok(_) => transaction.rollback().await.map_err(|error| begin_error(&target, &error, Some(timeout), doing)),
+            Ok(mut transaction) => match sqlx::raw_sql("CREATE TABLE rollgate_write_check (x)")
+                .execute(&mut *transaction)
+                .await
+            {
+                Ok(_) => transaction
+                    .rollback()
+                    .await
+                    .map_err(|error| begin_error(&target, &error, Some(timeout), doing)),
                 Err(error) => Err(begin_error(&target, &error, Some(timeout), doing)),
             },
             Err(error) => Err(begin_error(&target, &error, Some(timeout), doing)),
@@ -187,9 +214,11 @@ impl Engine for SqliteEngine {
             return Err(EngineError::Statement(refusal));
         }
         self.ensure_history(false).await?;
-        self.set_busy_timeout(file.lock_timeout.unwrap_or(options.lock_timeout)).await?;
+        self.set_busy_timeout(file.lock_timeout.unwrap_or(options.lock_timeout))
+            .await?;
         if file.no_transaction {
-            self.apply_statement_by_statement(file, options, progress).await
+            self.apply_statement_by_statement(file, options, progress)
+                .await
         } else {
             self.apply_in_transaction(file, options, progress).await
         }
@@ -229,7 +258,9 @@ impl Engine for SqliteEngine {
             .connection
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(|error| begin_error(&target, &error, None, "starting the dry-run transaction"))?;
+            .map_err(|error| {
+                begin_error(&target, &error, None, "starting the dry-run transaction")
+            })?;
         for file in files {
             for (index, statement) in file.statements.iter().enumerate().skip(file.resume_from) {
                 // A no-transaction file's VACUUM, ATTACH or PRAGMA cannot be
@@ -240,15 +271,23 @@ impl Engine for SqliteEngine {
                 }
                 // The user's own migration SQL: running it is the point, and
                 // it is what they asked rollgate to run against this database.
-                if let Err(error) = sqlx::raw_sql(AssertSqlSafe(statement.text.clone())).execute(&mut *transaction).await {
+                if let Err(error) = sqlx::raw_sql(AssertSqlSafe(statement.text.clone()))
+                    .execute(&mut *transaction)
+                    .await
+                {
                     // Best effort: the statement's error is what to report,
                     // and dropping the transaction rolls it back anyway.
                     let _ = transaction.rollback().await;
-                    return Err(EngineError::Statement(statement_failure(file, index, statement, &error)));
+                    return Err(EngineError::Statement(statement_failure(
+                        file, index, statement, &error,
+                    )));
                 }
             }
         }
-        transaction.rollback().await.map_err(|error| self.database_error("rolling back the dry run", &error))
+        transaction
+            .rollback()
+            .await
+            .map_err(|error| self.database_error("rolling back the dry run", &error))
     }
 
     async fn dump_schema(&mut self) -> Result<SchemaSnapshot, EngineError> {
@@ -262,16 +301,24 @@ impl Engine for SqliteEngine {
         .map_err(|error| self.database_error(context, &error))?;
         let mut snapshot = SchemaSnapshot::default();
         for name in names {
-            let table = self.table_snapshot(&name).await.map_err(|error| self.database_error(&format!("reading table {name}"), &error))?;
+            let table = self
+                .table_snapshot(&name)
+                .await
+                .map_err(|error| self.database_error(&format!("reading table {name}"), &error))?;
             snapshot.tables.push(table);
         }
-        let views: Vec<(String, Option<String>)> = sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
-            .fetch_all(&mut self.connection)
-            .await
-            .map_err(|error| self.database_error(context, &error))?;
+        let views: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
+                .fetch_all(&mut self.connection)
+                .await
+                .map_err(|error| self.database_error(context, &error))?;
         snapshot.views = views
             .into_iter()
-            .map(|(name, sql)| ViewSnapshot { name, definition: normalize_sql(sql.as_deref().unwrap_or("")), materialized: false })
+            .map(|(name, sql)| ViewSnapshot {
+                name,
+                definition: normalize_sql(sql.as_deref().unwrap_or("")),
+                materialized: false,
+            })
             .collect();
         Ok(snapshot.normalize())
     }
@@ -279,7 +326,12 @@ impl Engine for SqliteEngine {
 
 impl SqliteEngine {
     /// Polls the lock file's exclusive lock with backoff until `timeout`.
-    async fn take_file_lock(&mut self, path: &Path, timeout: Duration, started: Instant) -> Result<File, EngineError> {
+    async fn take_file_lock(
+        &mut self,
+        path: &Path,
+        timeout: Duration,
+        started: Instant,
+    ) -> Result<File, EngineError> {
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|error| EngineError::Database {
                 context: format!("opening the lock file {}", path.display()),
@@ -292,7 +344,11 @@ impl SqliteEngine {
                 Err(TryLockError::WouldBlock) => {
                     let waited = started.elapsed();
                     if waited >= timeout {
-                        return Err(EngineError::Locked { target: self.target.clone(), waited: timeout, holder: read_holder(path) });
+                        return Err(EngineError::Locked {
+                            target: self.target.clone(),
+                            waited: timeout,
+                            holder: read_holder(path),
+                        });
                     }
                     tokio::time::sleep(pause.min(timeout - waited)).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
@@ -300,7 +356,9 @@ impl SqliteEngine {
                 Err(TryLockError::Error(error)) => {
                     return Err(EngineError::Database {
                         context: format!("locking {}", path.display()),
-                        message: format!("{error}; the file system must support file locks (flock)"),
+                        message: format!(
+                            "{error}; the file system must support file locks (flock)"
+                        ),
                     });
                 }
             }
@@ -309,7 +367,11 @@ impl SqliteEngine {
             .fetch_one(&mut self.connection)
             .await
             .map_err(|error| self.database_error("reading the time", &error))?;
-        let holder = format!("rollgate pid {} (user {}) since {since}", std::process::id(), os_user());
+        let holder = format!(
+            "rollgate pid {} (user {}) since {since}",
+            std::process::id(),
+            os_user()
+        );
         write_holder(&mut file, &holder).map_err(|error| EngineError::Database {
             context: format!("writing the lock file {}", path.display()),
             message: error.to_string(),
@@ -325,7 +387,13 @@ impl SqliteEngine {
         // finds the file locked, which it no longer is.
         let _ = file.set_len(0);
         file.unlock().map_err(|error| EngineError::Database {
-            context: format!("unlocking {}", self.lock_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default()),
+            context: format!(
+                "unlocking {}",
+                self.lock_path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
             message: format!("{error}; the lock is released anyway when rollgate exits"),
         })
     }
@@ -337,13 +405,18 @@ impl SqliteEngine {
         if self.history_ready {
             return Ok(true);
         }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollgate_history'")
-            .fetch_optional(&mut self.connection)
-            .await
-            .map_err(|error| self.database_error(&format!("looking for {HISTORY_TABLE}"), &error))?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollgate_history'",
+        )
+        .fetch_optional(&mut self.connection)
+        .await
+        .map_err(|error| self.database_error(&format!("looking for {HISTORY_TABLE}"), &error))?;
         if exists.is_none() {
             // IF NOT EXISTS: two runners may both find it missing.
-            if let Err(error) = sqlx::raw_sql(CREATE_HISTORY).execute(&mut self.connection).await {
+            if let Err(error) = sqlx::raw_sql(CREATE_HISTORY)
+                .execute(&mut self.connection)
+                .await
+            {
                 if tolerate_read_only && primary_code(&error) == Some(SQLITE_READONLY) {
                     return Ok(false);
                 }
@@ -357,10 +430,12 @@ impl SqliteEngine {
     async fn set_busy_timeout(&mut self, timeout: Duration) -> Result<(), EngineError> {
         let milliseconds = timeout.as_millis().min(i32::MAX as u128);
         // A number formatted by us: PRAGMA takes no bind parameters.
-        sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA busy_timeout = {milliseconds}")))
-            .execute(&mut self.connection)
-            .await
-            .map_err(|error| self.database_error("setting busy_timeout", &error))?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {milliseconds}"
+        )))
+        .execute(&mut self.connection)
+        .await
+        .map_err(|error| self.database_error("setting busy_timeout", &error))?;
         Ok(())
     }
 
@@ -373,12 +448,23 @@ impl SqliteEngine {
         let started = Instant::now();
         let target = self.target.clone();
         let timeout = file.lock_timeout.unwrap_or(options.lock_timeout);
-        let mut transaction =
-            self.connection.begin_with("BEGIN IMMEDIATE").await.map_err(|error| {
-                begin_error(&target, &error, Some(timeout), &format!("starting the transaction for {}", file.file_name))
+        let mut transaction = self
+            .connection
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|error| {
+                begin_error(
+                    &target,
+                    &error,
+                    Some(timeout),
+                    &format!("starting the transaction for {}", file.file_name),
+                )
             })?;
         let context = format!("applying {} to {target}", file.file_name);
-        let database_error = |error: &sqlx::Error| EngineError::Database { context: context.clone(), message: describe(error) };
+        let database_error = |error: &sqlx::Error| EngineError::Database {
+            context: context.clone(),
+            message: describe(error),
+        };
         let started_at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
             .fetch_one(&mut *transaction)
             .await
@@ -388,11 +474,18 @@ impl SqliteEngine {
         }
         let total = file.statements.len();
         for (index, statement) in file.statements.iter().enumerate().skip(file.resume_from) {
-            progress(Progress::StatementStarted { index, total, line: statement.line });
+            progress(Progress::StatementStarted {
+                index,
+                total,
+                line: statement.line,
+            });
             let statement_started = Instant::now();
             // The user's own migration SQL: running it is the point, and it
             // is what they asked rollgate to run against this database.
-            match sqlx::raw_sql(AssertSqlSafe(statement.text.clone())).execute(&mut *transaction).await {
+            match sqlx::raw_sql(AssertSqlSafe(statement.text.clone()))
+                .execute(&mut *transaction)
+                .await
+            {
                 Ok(result) => progress(Progress::StatementFinished {
                     index,
                     rows_affected: result.rows_affected(),
@@ -402,11 +495,17 @@ impl SqliteEngine {
                     // Best effort: the statement's error is what to report,
                     // and dropping the transaction rolls it back anyway.
                     let _ = transaction.rollback().await;
-                    return Err(EngineError::Statement(statement_failure(file, index, statement, &error)));
+                    return Err(EngineError::Statement(statement_failure(
+                        file, index, statement, &error,
+                    )));
                 }
             }
         }
-        let texts: Vec<&str> = file.statements.iter().map(|statement| statement.text.as_str()).collect();
+        let texts: Vec<&str> = file
+            .statements
+            .iter()
+            .map(|statement| statement.text.as_str())
+            .collect();
         let done_checksum = statements_checksum_prefixes(&texts).pop();
         sqlx::query(
             "INSERT INTO rollgate_history (version, file_name, change_type, kind, checksum, status, started_at, finished_at, \
@@ -428,8 +527,14 @@ impl SqliteEngine {
         .execute(&mut *transaction)
         .await
         .map_err(|error| database_error(&error))?;
-        transaction.commit().await.map_err(|error| database_error(&error))?;
-        Ok(Applied { duration: started.elapsed(), statements: total - file.resume_from })
+        transaction
+            .commit()
+            .await
+            .map_err(|error| database_error(&error))?;
+        Ok(Applied {
+            duration: started.elapsed(),
+            statements: total - file.resume_from,
+        })
     }
 
     async fn apply_statement_by_statement(
@@ -441,15 +546,26 @@ impl SqliteEngine {
         let started = Instant::now();
         let context = format!("applying {} to {}", file.file_name, self.target);
         let total = file.statements.len();
-        let texts: Vec<&str> = file.statements.iter().map(|statement| statement.text.as_str()).collect();
+        let texts: Vec<&str> = file
+            .statements
+            .iter()
+            .map(|statement| statement.text.as_str())
+            .collect();
         let prefixes = statements_checksum_prefixes(&texts);
-        let prefix = |done: usize| done.checked_sub(1).and_then(|last| prefixes.get(last)).cloned();
+        let prefix = |done: usize| {
+            done.checked_sub(1)
+                .and_then(|last| prefixes.get(last))
+                .cloned()
+        };
 
         let connection = &mut self.connection;
         if let Some(error) = already_applied(connection, file, &context).await? {
             return Err(error);
         }
-        let database_error = |error: &sqlx::Error| EngineError::Database { context: context.clone(), message: describe(error) };
+        let database_error = |error: &sqlx::Error| EngineError::Database {
+            context: context.clone(),
+            message: describe(error),
+        };
         // A new row per attempt: earlier attempts stay in the history.
         let id = sqlx::query(
             "INSERT INTO rollgate_history (version, file_name, change_type, kind, checksum, status, started_at, applied_by, \
@@ -472,11 +588,18 @@ impl SqliteEngine {
         .last_insert_rowid();
 
         for (index, statement) in file.statements.iter().enumerate().skip(file.resume_from) {
-            progress(Progress::StatementStarted { index, total, line: statement.line });
+            progress(Progress::StatementStarted {
+                index,
+                total,
+                line: statement.line,
+            });
             let statement_started = Instant::now();
             // The user's own migration SQL: running it is the point, and it
             // is what they asked rollgate to run against this database.
-            match sqlx::raw_sql(AssertSqlSafe(statement.text.clone())).execute(&mut *connection).await {
+            match sqlx::raw_sql(AssertSqlSafe(statement.text.clone()))
+                .execute(&mut *connection)
+                .await
+            {
                 Ok(result) => {
                     sqlx::query("UPDATE rollgate_history SET statements_done = ?, statements_checksum = ? WHERE id = ?")
                         .bind(count(index + 1))
@@ -493,7 +616,12 @@ impl SqliteEngine {
                 }
                 Err(error) => {
                     let failure = statement_failure(file, index, statement, &error);
-                    let message = format!("failed at statement {} of {total} (line {}): {}", index + 1, statement.line, failure.message);
+                    let message = format!(
+                        "failed at statement {} of {total} (line {}): {}",
+                        index + 1,
+                        statement.line,
+                        failure.message
+                    );
                     sqlx::query(
                         "UPDATE rollgate_history SET status = 'FAILED', error = ?, \
                          finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), duration_ms = ? WHERE id = ?",
@@ -519,12 +647,18 @@ impl SqliteEngine {
         .execute(&mut *connection)
         .await
         .map_err(|error| database_error(&error))?;
-        Ok(Applied { duration: started.elapsed(), statements: total - file.resume_from })
+        Ok(Applied {
+            duration: started.elapsed(),
+            statements: total - file.resume_from,
+        })
     }
 
     fn history_record(&self, row: &SqliteRow) -> Result<HistoryRecord, EngineError> {
         let context = format!("reading {HISTORY_TABLE} in {}", self.target);
-        let error = |error: sqlx::Error| EngineError::Database { context: context.clone(), message: describe(&error) };
+        let error = |error: sqlx::Error| EngineError::Database {
+            context: context.clone(),
+            message: describe(&error),
+        };
         let id: i64 = row.try_get("id").map_err(error)?;
         let unknown = |column: &str, value: &str, expected: &str| EngineError::Database {
             context: context.clone(),
@@ -540,9 +674,12 @@ impl SqliteEngine {
             version: row.try_get("version").map_err(error)?,
             file_name: row.try_get("file_name").map_err(error)?,
             change_type: row.try_get("change_type").map_err(error)?,
-            kind: RecordKind::parse(&kind).ok_or_else(|| unknown("kind", &kind, "MIGRATION, BASELINE or REPAIR"))?,
+            kind: RecordKind::parse(&kind)
+                .ok_or_else(|| unknown("kind", &kind, "MIGRATION, BASELINE or REPAIR"))?,
             checksum: row.try_get("checksum").map_err(error)?,
-            status: RecordStatus::parse(&status).ok_or_else(|| unknown("status", &status, "RUNNING, SUCCEEDED, FAILED or CLEARED"))?,
+            status: RecordStatus::parse(&status).ok_or_else(|| {
+                unknown("status", &status, "RUNNING, SUCCEEDED, FAILED or CLEARED")
+            })?,
             started_at: row.try_get("started_at").map_err(error)?,
             finished_at: row.try_get("finished_at").map_err(error)?,
             duration_ms: row.try_get("duration_ms").map_err(error)?,
@@ -566,12 +703,19 @@ impl SqliteEngine {
                 .bind(name)
                 .fetch_all(&mut *connection)
                 .await?;
-        let mut table = TableSnapshot { name: name.to_string(), ..TableSnapshot::default() };
+        let mut table = TableSnapshot {
+            name: name.to_string(),
+            ..TableSnapshot::default()
+        };
         let mut primary_key: Vec<(i64, &str)> = Vec::new();
         for (column, data_type, not_null, default, pk) in &columns {
             table.columns.push(ColumnSnapshot {
                 name: column.clone(),
-                data_type: data_type.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase(),
+                data_type: data_type
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_ascii_uppercase(),
                 nullable: !not_null,
                 default: default.clone(),
             });
@@ -589,21 +733,24 @@ impl SqliteEngine {
             });
         }
 
-        let indexes: Vec<(String, bool, String)> =
-            sqlx::query_as("SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name")
-                .bind(name)
-                .fetch_all(&mut *connection)
-                .await?;
+        let indexes: Vec<(String, bool, String)> = sqlx::query_as(
+            "SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name",
+        )
+        .bind(name)
+        .fetch_all(&mut *connection)
+        .await?;
         for (index, unique, origin) in indexes {
             match origin.as_str() {
                 // The primary key's own index: reported as the constraint.
                 "pk" => {}
                 "u" => {
-                    let columns: Vec<Option<String>> = sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
-                        .bind(&index)
-                        .fetch_all(&mut *connection)
-                        .await?;
-                    let columns: Vec<String> = columns.into_iter().map(Option::unwrap_or_default).collect();
+                    let columns: Vec<Option<String>> =
+                        sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                            .bind(&index)
+                            .fetch_all(&mut *connection)
+                            .await?;
+                    let columns: Vec<String> =
+                        columns.into_iter().map(Option::unwrap_or_default).collect();
                     table.constraints.push(ConstraintSnapshot {
                         name: format!("{name}_{}_key", columns.join("_")),
                         kind: "UNIQUE".to_string(),
@@ -611,11 +758,13 @@ impl SqliteEngine {
                     });
                 }
                 _ => {
-                    let sql: Option<String> = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?")
-                        .bind(&index)
-                        .fetch_optional(&mut *connection)
-                        .await?
-                        .flatten();
+                    let sql: Option<String> = sqlx::query_scalar(
+                        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    )
+                    .bind(&index)
+                    .fetch_optional(&mut *connection)
+                    .await?
+                    .flatten();
                     table.indexes.push(IndexSnapshot {
                         name: index,
                         definition: normalize_sql(sql.as_deref().unwrap_or("")),
@@ -636,7 +785,10 @@ impl SqliteEngine {
         let mut start = 0;
         while start < foreign_keys.len() {
             let id = foreign_keys[start].0;
-            let end = foreign_keys[start..].iter().position(|key| key.0 != id).map_or(foreign_keys.len(), |offset| start + offset);
+            let end = foreign_keys[start..]
+                .iter()
+                .position(|key| key.0 != id)
+                .map_or(foreign_keys.len(), |offset| start + offset);
             let group = &foreign_keys[start..end];
             let from: Vec<&str> = group.iter().map(|key| key.2.as_str()).collect();
             let to: Vec<&str> = group.iter().filter_map(|key| key.3.as_deref()).collect();
@@ -657,14 +809,20 @@ impl SqliteEngine {
             start = end;
         }
 
-        let sql: Option<String> = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(name)
-            .fetch_optional(&mut *connection)
-            .await?
-            .flatten();
-        for (number, check) in check_constraints(sql.as_deref().unwrap_or("")).into_iter().enumerate() {
+        let sql: Option<String> =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(name)
+                .fetch_optional(&mut *connection)
+                .await?
+                .flatten();
+        for (number, check) in check_constraints(sql.as_deref().unwrap_or(""))
+            .into_iter()
+            .enumerate()
+        {
             table.constraints.push(ConstraintSnapshot {
-                name: check.name.unwrap_or_else(|| format!("{name}_check{}", number + 1)),
+                name: check
+                    .name
+                    .unwrap_or_else(|| format!("{name}_check{}", number + 1)),
                 kind: "CHECK".to_string(),
                 definition: check.expression,
             });
@@ -673,7 +831,10 @@ impl SqliteEngine {
     }
 
     fn database_error(&self, doing: &str, error: &sqlx::Error) -> EngineError {
-        EngineError::Database { context: format!("{doing} in {}", self.target), message: describe(error) }
+        EngineError::Database {
+            context: format!("{doing} in {}", self.target),
+            message: describe(error),
+        }
     }
 }
 
@@ -706,13 +867,21 @@ const SQLITE_NOTADB: i64 = 26;
 /// Refuses to apply a version whose latest history row says it is applied:
 /// another runner got there first (it did not take the lock, or the plan
 /// was made before that runner finished). Checked under the write lock.
-async fn already_applied(connection: &mut SqliteConnection, file: &ApplyFile, context: &str) -> Result<Option<EngineError>, EngineError> {
-    let latest: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, status FROM rollgate_history WHERE version = ? ORDER BY id DESC LIMIT 1")
-            .bind(&file.version)
-            .fetch_optional(&mut *connection)
-            .await
-            .map_err(|error| EngineError::Database { context: context.to_string(), message: describe(&error) })?;
+async fn already_applied(
+    connection: &mut SqliteConnection,
+    file: &ApplyFile,
+    context: &str,
+) -> Result<Option<EngineError>, EngineError> {
+    let latest: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, status FROM rollgate_history WHERE version = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&file.version)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(|error| EngineError::Database {
+        context: context.to_string(),
+        message: describe(&error),
+    })?;
     Ok(latest.filter(|(_, status)| status == RecordStatus::Succeeded.as_str()).map(|(id, _)| EngineError::Database {
         context: context.to_string(),
         message: format!(
@@ -726,15 +895,19 @@ async fn already_applied(connection: &mut SqliteConnection, file: &ApplyFile, co
 /// The first statement of a transactional file that cannot run inside
 /// rollgate's transaction, as a refusal that names it.
 fn refusal_in_transaction(file: &ApplyFile) -> Option<StatementFailure> {
-    file.statements.iter().enumerate().skip(file.resume_from).find_map(|(index, statement)| {
-        let problem = transaction_problem(&statement.text)?;
-        Some(StatementFailure {
-            file_name: file.file_name.clone(),
-            index,
-            line: statement.line,
-            message: format!("refused before running anything: {problem}"),
+    file.statements
+        .iter()
+        .enumerate()
+        .skip(file.resume_from)
+        .find_map(|(index, statement)| {
+            let problem = transaction_problem(&statement.text)?;
+            Some(StatementFailure {
+                file_name: file.file_name.clone(),
+                index,
+                line: statement.line,
+                message: format!("refused before running anything: {problem}"),
+            })
         })
-    })
 }
 
 /// Why a statement cannot run inside the transaction rollgate wraps a file
@@ -744,17 +917,26 @@ fn transaction_problem(sql: &str) -> Option<String> {
     let word = |index: usize| words.get(index).map(String::as_str).unwrap_or("");
     let add_directive = "add `-- rollgate:no-transaction` to the file so it runs statement by statement outside a transaction";
     match word(0) {
-        "VACUUM" | "ATTACH" | "DETACH" => Some(format!("{} cannot run inside a transaction; {add_directive}", word(0))),
+        "VACUUM" | "ATTACH" | "DETACH" => Some(format!(
+            "{} cannot run inside a transaction; {add_directive}",
+            word(0)
+        )),
         "PRAGMA" => {
             // `PRAGMA main.foreign_keys = OFF` reads as PRAGMA, MAIN, FOREIGN_KEYS.
-            let name = if word(2).is_empty() || !sql.contains('.') { word(1) } else { word(2) };
+            let name = if word(2).is_empty() || !sql.contains('.') {
+                word(1)
+            } else {
+                word(2)
+            };
             let sets = sql.contains('=') || sql.contains('(');
             match name {
                 "FOREIGN_KEYS" if sets => Some(format!(
                     "PRAGMA foreign_keys is silently ignored inside a transaction, so the file would run with the setting unchanged; \
                      {add_directive}"
                 )),
-                "JOURNAL_MODE" if sets => Some(format!("the journal mode cannot be changed inside a transaction; {add_directive}")),
+                "JOURNAL_MODE" if sets => Some(format!(
+                    "the journal mode cannot be changed inside a transaction; {add_directive}"
+                )),
                 _ => None,
             }
         }
@@ -786,7 +968,9 @@ fn leading_words(sql: &str, limit: usize) -> Vec<String> {
             rest = comment.split_once("*/").map_or("", |(_, after)| after);
             continue;
         }
-        let length = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        let length = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
         if length == 0 {
             // Punctuation such as `.` or `=`: skip one character.
             let mut chars = rest.chars();
@@ -815,7 +999,9 @@ fn check_constraints(sql: &str) -> Vec<CheckConstraint> {
     let tokens = tokens(sql);
     let mut checks = Vec::new();
     for (position, token) in tokens.iter().enumerate() {
-        if !token.eq_ignore_ascii_case("CHECK") || tokens.get(position + 1).map(String::as_str) != Some("(") {
+        if !token.eq_ignore_ascii_case("CHECK")
+            || tokens.get(position + 1).map(String::as_str) != Some("(")
+        {
             continue;
         }
         let mut depth = 0usize;
@@ -832,13 +1018,19 @@ fn check_constraints(sql: &str) -> Vec<CheckConstraint> {
                 break;
             }
         }
-        let name = match position.checked_sub(2).map(|at| (&tokens[at], &tokens[at + 1])) {
+        let name = match position
+            .checked_sub(2)
+            .map(|at| (&tokens[at], &tokens[at + 1]))
+        {
             Some((keyword, name)) if keyword.eq_ignore_ascii_case("CONSTRAINT") => {
                 Some(name.trim_matches(['"', '`', '[', ']']).to_string())
             }
             _ => None,
         };
-        checks.push(CheckConstraint { name, expression: normalize_sql(&expression) });
+        checks.push(CheckConstraint {
+            name,
+            expression: normalize_sql(&expression),
+        });
     }
     checks
 }
@@ -907,7 +1099,8 @@ fn tokens(sql: &str) -> Vec<String> {
 fn normalize_sql(sql: &str) -> String {
     let mut out = String::new();
     for token in tokens(sql) {
-        let glue = matches!(token.as_str(), ")" | "," | ";") || out.ends_with('(') || out.is_empty();
+        let glue =
+            matches!(token.as_str(), ")" | "," | ";") || out.ends_with('(') || out.is_empty();
         if !glue {
             out.push(' ');
         }
@@ -916,8 +1109,18 @@ fn normalize_sql(sql: &str) -> String {
     out
 }
 
-fn statement_failure(file: &ApplyFile, index: usize, statement: &StatementText, error: &sqlx::Error) -> StatementFailure {
-    StatementFailure { file_name: file.file_name.clone(), index, line: statement.line, message: describe(error) }
+fn statement_failure(
+    file: &ApplyFile,
+    index: usize,
+    statement: &StatementText,
+    error: &sqlx::Error,
+) -> StatementFailure {
+    StatementFailure {
+        file_name: file.file_name.clone(),
+        index,
+        line: statement.line,
+        message: describe(error),
+    }
 }
 
 /// The database's message with SQLite's result code.
@@ -940,23 +1143,35 @@ fn primary_code(error: &sqlx::Error) -> Option<i64> {
 fn connect_error(target: &str, path: &str, error: &sqlx::Error) -> EngineError {
     let reason = describe(error);
     let message = match primary_code(error) {
-        Some(SQLITE_NOTADB) => format!("{path} is not a SQLite database ({reason}); check the path"),
+        Some(SQLITE_NOTADB) => {
+            format!("{path} is not a SQLite database ({reason}); check the path")
+        }
         Some(SQLITE_CANTOPEN) => format!(
             "cannot open or create the SQLite database file {path} ({reason}); check that its directory exists and is writable \
              (the file itself is created when missing)"
         ),
         _ => format!("cannot open the SQLite database file {path}: {reason}"),
     };
-    EngineError::Connect { target: target.to_string(), message }
+    EngineError::Connect {
+        target: target.to_string(),
+        message,
+    }
 }
 
 /// A failed `BEGIN IMMEDIATE`: busy means another connection is writing.
-fn begin_error(target: &str, error: &sqlx::Error, timeout: Option<Duration>, doing: &str) -> EngineError {
+fn begin_error(
+    target: &str,
+    error: &sqlx::Error,
+    timeout: Option<Duration>,
+    doing: &str,
+) -> EngineError {
     match primary_code(error) {
         Some(SQLITE_BUSY) => EngineError::Locked {
             target: target.to_string(),
             waited: timeout.unwrap_or_default(),
-            holder: Some("another connection with an open write transaction on the database".to_string()),
+            holder: Some(
+                "another connection with an open write transaction on the database".to_string(),
+            ),
         },
         Some(SQLITE_READONLY) => EngineError::Database {
             context: format!("{doing} in {target}"),
@@ -965,7 +1180,10 @@ fn begin_error(target: &str, error: &sqlx::Error, timeout: Option<Duration>, doi
                 describe(error)
             ),
         },
-        _ => EngineError::Database { context: format!("{doing} in {target}"), message: describe(error) },
+        _ => EngineError::Database {
+            context: format!("{doing} in {target}"),
+            message: describe(error),
+        },
     }
 }
 
@@ -1005,11 +1223,20 @@ mod tests {
 
     #[test]
     fn statements_that_cannot_run_in_a_transaction() {
-        let refused = |sql: &str| transaction_problem(sql).map(|problem| problem.split(' ').next().unwrap_or("").to_string());
+        let refused = |sql: &str| {
+            transaction_problem(sql)
+                .map(|problem| problem.split(' ').next().unwrap_or("").to_string())
+        };
         assert_eq!(refused("VACUUM"), Some("VACUUM".into()));
-        assert_eq!(refused("-- tidy\n/* x */ vacuum main"), Some("VACUUM".into()));
+        assert_eq!(
+            refused("-- tidy\n/* x */ vacuum main"),
+            Some("VACUUM".into())
+        );
         assert_eq!(refused("PRAGMA foreign_keys = OFF"), Some("PRAGMA".into()));
-        assert_eq!(refused("pragma main.foreign_keys=off"), Some("PRAGMA".into()));
+        assert_eq!(
+            refused("pragma main.foreign_keys=off"),
+            Some("PRAGMA".into())
+        );
         assert_eq!(refused("PRAGMA foreign_keys"), None);
         assert_eq!(refused("PRAGMA journal_mode = WAL"), Some("the".into()));
         assert_eq!(refused("PRAGMA user_version = 3"), None);
@@ -1027,10 +1254,15 @@ mod tests {
     #[test]
     fn sql_normalizes_whitespace_and_comments_outside_quotes() {
         assert_eq!(
-            normalize_sql("CREATE  INDEX i ON t (\n  a, -- first\n  b /* second */\n) WHERE c = 'x  y'"),
+            normalize_sql(
+                "CREATE  INDEX i ON t (\n  a, -- first\n  b /* second */\n) WHERE c = 'x  y'"
+            ),
             "CREATE INDEX i ON t (a, b) WHERE c = 'x  y'"
         );
-        assert_eq!(normalize_sql("select 'it''s' , \"a  b\""), "select 'it''s', \"a  b\"");
+        assert_eq!(
+            normalize_sql("select 'it''s' , \"a  b\""),
+            "select 'it''s', \"a  b\""
+        );
         assert_eq!(normalize_sql("'unterminated"), "'unterminated");
     }
 
@@ -1039,7 +1271,14 @@ mod tests {
         let checks = check_constraints(
             "CREATE TABLE t (a int CHECK (a > 0), b text, CONSTRAINT \"b_short\" CHECK(length(b) < 10), c text DEFAULT 'CHECK (x)')",
         );
-        let rendered: Vec<(Option<String>, String)> = checks.into_iter().map(|c| (c.name, c.expression)).collect();
-        assert_eq!(rendered, [(None, "(a > 0)".to_string()), (Some("b_short".to_string()), "(length (b) < 10)".to_string())]);
+        let rendered: Vec<(Option<String>, String)> =
+            checks.into_iter().map(|c| (c.name, c.expression)).collect();
+        assert_eq!(
+            rendered,
+            [
+                (None, "(a > 0)".to_string()),
+                (Some("b_short".to_string()), "(length (b) < 10)".to_string())
+            ]
+        );
     }
 }

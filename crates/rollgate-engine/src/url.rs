@@ -42,7 +42,11 @@ impl TargetUrl {
             }
             _ => text.to_string(),
         };
-        Ok(TargetUrl { kind, redacted: redact(text), url })
+        Ok(TargetUrl {
+            kind,
+            redacted: redact(text),
+            url,
+        })
     }
 
     pub fn kind(&self) -> EngineKind {
@@ -98,13 +102,22 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let url = TargetUrl::parse("postgres://app:s3cret@db.example:5433/prod?password=x&sslmode=require").unwrap();
+        let url = TargetUrl::parse(
+            "postgres://app:s3cret@db.example:5433/prod?password=x&sslmode=require",
+        )
+        .unwrap();
         assert_eq!(url.redacted(), "postgres://app@db.example:5433/prod");
         assert!(!format!("{url:?} {url}").contains("s3cret"));
         assert_eq!(url.kind(), EngineKind::Postgres);
         let maria = TargetUrl::parse("mariadb://root:pw@127.0.0.1:3306/test").unwrap();
-        assert_eq!((maria.kind(), maria.expose()), (EngineKind::Mysql, "mysql://root:pw@127.0.0.1:3306/test"));
-        assert_eq!(TargetUrl::parse("sqlite://x.db").unwrap().expose(), "sqlite://x.db?mode=rwc");
+        assert_eq!(
+            (maria.kind(), maria.expose()),
+            (EngineKind::Mysql, "mysql://root:pw@127.0.0.1:3306/test")
+        );
+        assert_eq!(
+            TargetUrl::parse("sqlite://x.db").unwrap().expose(),
+            "sqlite://x.db?mode=rwc"
+        );
         assert!(TargetUrl::parse("oracle://x").is_err());
         let error = TargetUrl::parse("root:pw@host/db").unwrap_err().to_string();
         assert!(!error.contains("pw"), "{error}");

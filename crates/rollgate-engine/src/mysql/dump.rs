@@ -11,9 +11,14 @@ use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
 use crate::HISTORY_TABLE;
-use crate::schema::{ColumnSnapshot, ConstraintSnapshot, IndexSnapshot, SchemaSnapshot, TableSnapshot, ViewSnapshot};
+use crate::schema::{
+    ColumnSnapshot, ConstraintSnapshot, IndexSnapshot, SchemaSnapshot, TableSnapshot, ViewSnapshot,
+};
 
-pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Result<SchemaSnapshot, sqlx::Error> {
+pub(super) async fn dump(
+    connection: &mut MySqlConnection,
+    database: &str,
+) -> Result<SchemaSnapshot, sqlx::Error> {
     let mut tables: BTreeMap<String, TableSnapshot> = BTreeMap::new();
     let mut sequences = Vec::new();
     // Every text column is cast to CHAR: information_schema spells some of
@@ -33,7 +38,13 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
         match table_type.as_str() {
             // MariaDB lists system-versioned tables as a type of their own.
             "BASE TABLE" | "SYSTEM VERSIONED" => {
-                tables.insert(name.clone(), TableSnapshot { name, ..TableSnapshot::default() });
+                tables.insert(
+                    name.clone(),
+                    TableSnapshot {
+                        name,
+                        ..TableSnapshot::default()
+                    },
+                );
             }
             // MariaDB sequences (CREATE SEQUENCE) are tables underneath.
             "SEQUENCE" => sequences.push(name),
@@ -54,7 +65,9 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
     .await?;
     for row in rows {
         let table: String = row.try_get(0)?;
-        let Some(snapshot) = tables.get_mut(&table) else { continue };
+        let Some(snapshot) = tables.get_mut(&table) else {
+            continue;
+        };
         let name: String = row.try_get(1)?;
         let column_type: String = row.try_get(2)?;
         let nullable: String = row.try_get(3)?;
@@ -63,7 +76,11 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
         let generation: Option<String> = row.try_get(6)?;
         snapshot.columns.push(ColumnSnapshot {
             name,
-            data_type: column_type_with_extra(&column_type, extra.as_deref(), generation.as_deref()),
+            data_type: column_type_with_extra(
+                &column_type,
+                extra.as_deref(),
+                generation.as_deref(),
+            ),
             nullable: nullable.eq_ignore_ascii_case("YES"),
             // MariaDB prints a `DEFAULT NULL` as the word NULL (a string
             // default is quoted); MySQL prints SQL NULL. Both mean none.
@@ -107,7 +124,9 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
         parts.columns.push(part);
     }
     for ((table, name), parts) in indexes {
-        let Some(snapshot) = tables.get_mut(&table) else { continue };
+        let Some(snapshot) = tables.get_mut(&table) else {
+            continue;
+        };
         let mut definition = String::new();
         if parts.unique {
             definition.push_str("UNIQUE ");
@@ -117,7 +136,12 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
             definition.push(' ');
         }
         definition.push_str(&format!("({})", parts.columns.join(", ")));
-        snapshot.indexes.push(IndexSnapshot { primary: name == "PRIMARY", name, definition, unique: parts.unique });
+        snapshot.indexes.push(IndexSnapshot {
+            primary: name == "PRIMARY",
+            name,
+            definition,
+            unique: parts.unique,
+        });
     }
 
     let constraints = read_constraints(connection, database).await?;
@@ -142,12 +166,22 @@ pub(super) async fn dump(connection: &mut MySqlConnection, database: &str) -> Re
         let definition: Option<String> = row.try_get(1)?;
         views.push(ViewSnapshot {
             name,
-            definition: definition.unwrap_or_default().replace(&own_prefix, "").trim().to_string(),
+            definition: definition
+                .unwrap_or_default()
+                .replace(&own_prefix, "")
+                .trim()
+                .to_string(),
             materialized: false,
         });
     }
 
-    Ok(SchemaSnapshot { tables: tables.into_values().collect(), views, sequences, enums: Vec::new() }.normalize())
+    Ok(SchemaSnapshot {
+        tables: tables.into_values().collect(),
+        views,
+        sequences,
+        enums: Vec::new(),
+    }
+    .normalize())
 }
 
 struct IndexParts {
@@ -159,13 +193,21 @@ struct IndexParts {
 /// `int(11) auto_increment`, `int(11) AS (a + 1) stored generated`: the
 /// column type plus what EXTRA says, without MySQL 8's DEFAULT_GENERATED
 /// marker (the default itself is compared separately).
-fn column_type_with_extra(column_type: &str, extra: Option<&str>, generation: Option<&str>) -> String {
+fn column_type_with_extra(
+    column_type: &str,
+    extra: Option<&str>,
+    generation: Option<&str>,
+) -> String {
     let mut text = column_type.to_string();
     if let Some(expression) = generation.filter(|g| !g.trim().is_empty()) {
         text.push_str(&format!(" AS ({})", expression.trim()));
     }
     let extra = extra.unwrap_or("").replace("DEFAULT_GENERATED", "");
-    let extra = extra.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let extra = extra
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     if !extra.is_empty() {
         text.push(' ');
         text.push_str(&extra);
@@ -257,7 +299,10 @@ async fn read_constraints(
     for ((table, name), kind) in kinds {
         let key = (table, name);
         let definition = match kind.as_str() {
-            "CHECK" => match checks.get(&key).or_else(|| checks.get(&(String::new(), key.1.clone()))) {
+            "CHECK" => match checks
+                .get(&key)
+                .or_else(|| checks.get(&(String::new(), key.1.clone())))
+            {
                 // Like the other kinds, the definition does not repeat the kind.
                 Some(clause) => format!("({clause})"),
                 None => String::new(),
@@ -267,15 +312,31 @@ async fn read_constraints(
                 format!(
                     "({}) REFERENCES {}({}){}",
                     columns.map(|c| c.columns.join(", ")).unwrap_or_default(),
-                    columns.and_then(|c| c.referenced_table.clone()).unwrap_or_default(),
-                    columns.map(|c| c.referenced_columns.join(", ")).unwrap_or_default(),
+                    columns
+                        .and_then(|c| c.referenced_table.clone())
+                        .unwrap_or_default(),
+                    columns
+                        .map(|c| c.referenced_columns.join(", "))
+                        .unwrap_or_default(),
                     rules.get(&key).map(String::as_str).unwrap_or("")
                 )
             }
-            _ => format!("({})", keys.get(&key).map(|c| c.columns.join(", ")).unwrap_or_default()),
+            _ => format!(
+                "({})",
+                keys.get(&key)
+                    .map(|c| c.columns.join(", "))
+                    .unwrap_or_default()
+            ),
         };
         let name = key.1.clone();
-        constraints.insert(key, ConstraintSnapshot { name, kind, definition });
+        constraints.insert(
+            key,
+            ConstraintSnapshot {
+                name,
+                kind,
+                definition,
+            },
+        );
     }
     Ok(constraints)
 }
@@ -284,7 +345,10 @@ async fn read_constraints(
 /// TABLE_NAME column; MySQL 8's does not (names are unique per schema
 /// there), so its clauses are keyed by ("", name). Servers without the view
 /// (MySQL 5.7) simply have no clauses.
-async fn read_checks(connection: &mut MySqlConnection, database: &str) -> BTreeMap<(String, String), String> {
+async fn read_checks(
+    connection: &mut MySqlConnection,
+    database: &str,
+) -> BTreeMap<(String, String), String> {
     let mut checks = BTreeMap::new();
     let mariadb = sqlx::query(
         "SELECT CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME AS CHAR), CAST(CHECK_CLAUSE AS CHAR)
@@ -309,9 +373,11 @@ async fn read_checks(connection: &mut MySqlConnection, database: &str) -> BTreeM
         }
     };
     for row in rows {
-        let (Ok(table), Ok(name), Ok(clause)) =
-            (row.try_get::<String, _>(0), row.try_get::<String, _>(1), row.try_get::<Option<String>, _>(2))
-        else {
+        let (Ok(table), Ok(name), Ok(clause)) = (
+            row.try_get::<String, _>(0),
+            row.try_get::<String, _>(1),
+            row.try_get::<Option<String>, _>(2),
+        ) else {
             continue;
         };
         checks.insert((table, name), clause.unwrap_or_default().trim().to_string());

@@ -34,8 +34,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 use crate::{
-    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE, HistoryRecord, NewRecord,
-    Progress, RecordKind, RecordStatus, StatementFailure, TargetUrl, schema,
+    Applied, ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HISTORY_TABLE,
+    HistoryRecord, NewRecord, Progress, RecordKind, RecordStatus, StatementFailure, TargetUrl,
+    schema,
 };
 
 /// MySQL's limit on the length of a `GET_LOCK` name.
@@ -78,15 +79,19 @@ impl MysqlEngine {
     /// Connects to the database named in `url`. The history table lives in
     /// that database unless `history_database` names another one (which
     /// must exist).
-    pub async fn connect(url: &TargetUrl, history_database: Option<&str>) -> Result<MysqlEngine, EngineError> {
+    pub async fn connect(
+        url: &TargetUrl,
+        history_database: Option<&str>,
+    ) -> Result<MysqlEngine, EngineError> {
         let target = url.redacted().to_string();
         if url.kind() != EngineKind::Mysql {
             return Err(EngineError::BadUrl(format!(
                 "{target} is not a MySQL or MariaDB URL; use mysql://user:password@host:3306/database"
             )));
         }
-        let mut options = MySqlConnectOptions::from_str(url.expose())
-            .map_err(|error| EngineError::BadUrl(format!("cannot read the database URL {target}: {error}")))?;
+        let mut options = MySqlConnectOptions::from_str(url.expose()).map_err(|error| {
+            EngineError::BadUrl(format!("cannot read the database URL {target}: {error}"))
+        })?;
         let database = match options.get_database() {
             Some(database) if !database.is_empty() => database.to_string(),
             _ => {
@@ -140,7 +145,11 @@ impl MysqlEngine {
             }
         };
         let lock_name = lock_name(&database, &history_database);
-        let history_table = format!("{}.{}", quote_identifier(&history_database), quote_identifier(HISTORY_TABLE));
+        let history_table = format!(
+            "{}.{}",
+            quote_identifier(&history_database),
+            quote_identifier(HISTORY_TABLE)
+        );
         Ok(MysqlEngine {
             connection,
             target,
@@ -168,10 +177,13 @@ impl MysqlEngine {
     /// Closes the connection, which also frees the lock.
     pub async fn close(self) -> Result<(), EngineError> {
         let target = self.target.clone();
-        self.connection.close().await.map_err(|error| EngineError::Database {
-            context: format!("closing the connection to {target}"),
-            message: error.to_string(),
-        })
+        self.connection
+            .close()
+            .await
+            .map_err(|error| EngineError::Database {
+                context: format!("closing the connection to {target}"),
+                message: error.to_string(),
+            })
     }
 
     fn database_error(&self, context: impl Into<String>, error: &sqlx::Error) -> EngineError {
@@ -212,7 +224,10 @@ impl MysqlEngine {
             self.history_table
         );
         // The only interpolated part is the quoted history database name.
-        if let Err(error) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut self.connection).await {
+        if let Err(error) = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.connection)
+            .await
+        {
             if mysql_error_number(&error) == Some(1049) {
                 return Err(EngineError::Database {
                     context: format!("creating {}", self.history_table),
@@ -222,7 +237,10 @@ impl MysqlEngine {
                     ),
                 });
             }
-            return Err(self.database_error(format!("creating the history table {}", self.history_table), &error));
+            return Err(self.database_error(
+                format!("creating the history table {}", self.history_table),
+                &error,
+            ));
         }
         self.history_ready = true;
         Ok(())
@@ -233,13 +251,21 @@ impl MysqlEngine {
             .bind(&self.lock_name)
             .fetch_one(&mut self.connection)
             .await
-            .map_err(|error| self.database_error(format!("taking the migration lock {}", self.lock_name), &error))?;
+            .map_err(|error| {
+                self.database_error(
+                    format!("taking the migration lock {}", self.lock_name),
+                    &error,
+                )
+            })?;
         match acquired {
             Some(1) => Ok(true),
             Some(_) => Ok(false),
             None => Err(EngineError::Database {
                 context: format!("taking the migration lock {}", self.lock_name),
-                message: format!("GET_LOCK returned NULL on {}; the server could not take the lock", self.endpoint),
+                message: format!(
+                    "GET_LOCK returned NULL on {}; the server could not take the lock",
+                    self.endpoint
+                ),
             }),
         }
     }
@@ -276,13 +302,18 @@ impl MysqlEngine {
         let open_for: Option<i64> = row.try_get(1).ok()?;
         let details = describe_connection(&mut self.connection, id).await;
         Some(match open_for {
-            Some(seconds) => format!("probably {details}, whose transaction has been open for {seconds} s"),
+            Some(seconds) => {
+                format!("probably {details}, whose transaction has been open for {seconds} s")
+            }
             None => format!("probably {details}, which has an open transaction"),
         })
     }
 
     /// The latest `MIGRATION` row of a version, for resuming it.
-    async fn latest_migration_row(&mut self, version: &str) -> Result<Option<HistoryRecord>, EngineError> {
+    async fn latest_migration_row(
+        &mut self,
+        version: &str,
+    ) -> Result<Option<HistoryRecord>, EngineError> {
         let sql = format!(
             "{} WHERE version = ? AND kind = 'MIGRATION' ORDER BY id DESC LIMIT 1",
             select_history(&self.history_table)
@@ -292,16 +323,30 @@ impl MysqlEngine {
             .bind(version)
             .fetch_optional(&mut self.connection)
             .await
-            .map_err(|error| self.database_error(format!("reading {}", self.history_table), &error))?;
-        row.map(|row| history_record(&row, &self.history_table)).transpose()
+            .map_err(|error| {
+                self.database_error(format!("reading {}", self.history_table), &error)
+            })?;
+        row.map(|row| history_record(&row, &self.history_table))
+            .transpose()
     }
 
     /// Checks that a file may resume where its last run stopped, and marks
     /// its row `RUNNING` again. Returns the row id.
-    async fn resume_row(&mut self, file: &ApplyFile, options: &ApplyOptions) -> Result<i64, EngineError> {
-        let context = format!("resuming {} at statement {}", file.file_name, file.resume_from + 1);
+    async fn resume_row(
+        &mut self,
+        file: &ApplyFile,
+        options: &ApplyOptions,
+    ) -> Result<i64, EngineError> {
+        let context = format!(
+            "resuming {} at statement {}",
+            file.file_name,
+            file.resume_from + 1
+        );
         let total = file.statements.len();
-        let refuse = |message: String| EngineError::Database { context: context.clone(), message };
+        let refuse = |message: String| EngineError::Database {
+            context: context.clone(),
+            message,
+        };
         if file.resume_from > total {
             return Err(refuse(format!(
                 "the file has only {total} statements but resuming was asked at statement {}",
@@ -359,11 +404,17 @@ impl MysqlEngine {
             .bind(row.id)
             .execute(&mut self.connection)
             .await
-            .map_err(|error| self.database_error(format!("updating {}", self.history_table), &error))?;
+            .map_err(|error| {
+                self.database_error(format!("updating {}", self.history_table), &error)
+            })?;
         Ok(row.id)
     }
 
-    async fn insert_running_row(&mut self, file: &ApplyFile, options: &ApplyOptions) -> Result<i64, EngineError> {
+    async fn insert_running_row(
+        &mut self,
+        file: &ApplyFile,
+        options: &ApplyOptions,
+    ) -> Result<i64, EngineError> {
         let sql = format!(
             "INSERT INTO {} (version, file_name, change_type, kind, checksum, status, started_at, applied_by,
                 release_id, task_id, statements_done, statements_total)
@@ -383,7 +434,10 @@ impl MysqlEngine {
             .execute(&mut self.connection)
             .await
             .map_err(|error| {
-                self.database_error(format!("recording {} in {}", file.file_name, self.history_table), &error)
+                self.database_error(
+                    format!("recording {} in {}", file.file_name, self.history_table),
+                    &error,
+                )
             })?;
         Ok(result.last_insert_id() as i64)
     }
@@ -401,29 +455,46 @@ impl MysqlEngine {
             // A migration statement is the user's SQL by definition; it runs
             // alone (never joined with others) over the text protocol so that
             // DDL and procedure bodies work as in the mysql client.
-            match sqlx::raw_sql(AssertSqlSafe(text.to_string())).execute(&mut self.connection).await {
+            match sqlx::raw_sql(AssertSqlSafe(text.to_string()))
+                .execute(&mut self.connection)
+                .await
+            {
                 Ok(result) => return Ok(result.rows_affected()),
                 Err(error) => {
-                    let retryable =
-                        matches!(mysql_error_number(&error), Some(ERROR_LOCK_WAIT_TIMEOUT | ERROR_DEADLOCK));
+                    let retryable = matches!(
+                        mysql_error_number(&error),
+                        Some(ERROR_LOCK_WAIT_TIMEOUT | ERROR_DEADLOCK)
+                    );
                     if !retryable || attempt >= options.lock_retries {
                         return Err(error);
                     }
                     attempt += 1;
                     let wait = retry_wait(attempt);
                     let blocked_by = self.likely_blocker().await;
-                    progress(Progress::LockRetry { index, attempt, wait, blocked_by });
+                    progress(Progress::LockRetry {
+                        index,
+                        attempt,
+                        wait,
+                        blocked_by,
+                    });
                     tokio::time::sleep(wait).await;
                 }
             }
         }
     }
 
-    async fn record_failure(&mut self, row_id: i64, error_text: &str, elapsed: Duration) -> Result<(), sqlx::Error> {
+    async fn record_failure(
+        &mut self,
+        row_id: i64,
+        error_text: &str,
+        elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
         // Ends a transaction the file may have opened itself (`START
         // TRANSACTION` in a MySQL file), so the FAILED mark is not lost with
         // it when the connection closes. Harmless under autocommit.
-        sqlx::raw_sql("ROLLBACK").execute(&mut self.connection).await?;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut self.connection)
+            .await?;
         let sql = format!(
             "UPDATE {} SET status = 'FAILED', error = ?, finished_at = UTC_TIMESTAMP(3),
                 duration_ms = COALESCE(duration_ms, 0) + ?
@@ -464,7 +535,11 @@ impl Engine for MysqlEngine {
                 let holder = self.lock_holder().await;
                 // Whole milliseconds read better in the message.
                 let waited = Duration::from_millis(waited.as_millis() as u64);
-                return Err(EngineError::Locked { target: self.target.clone(), waited, holder });
+                return Err(EngineError::Locked {
+                    target: self.target.clone(),
+                    waited,
+                    holder,
+                });
             }
             tokio::time::sleep(wait.min(timeout - waited)).await;
             wait = (wait * 2).min(Duration::from_secs(1));
@@ -479,7 +554,12 @@ impl Engine for MysqlEngine {
             .bind(&self.lock_name)
             .execute(&mut self.connection)
             .await
-            .map_err(|error| self.database_error(format!("releasing the migration lock {}", self.lock_name), &error))?;
+            .map_err(|error| {
+                self.database_error(
+                    format!("releasing the migration lock {}", self.lock_name),
+                    &error,
+                )
+            })?;
         self.locked = false;
         Ok(())
     }
@@ -491,8 +571,12 @@ impl Engine for MysqlEngine {
         let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(&mut self.connection)
             .await
-            .map_err(|error| self.database_error(format!("reading {}", self.history_table), &error))?;
-        rows.iter().map(|row| history_record(row, &self.history_table)).collect()
+            .map_err(|error| {
+                self.database_error(format!("reading {}", self.history_table), &error)
+            })?;
+        rows.iter()
+            .map(|row| history_record(row, &self.history_table))
+            .collect()
     }
 
     async fn apply(
@@ -514,9 +598,18 @@ impl Engine for MysqlEngine {
         // switched away with `USE`, as it would in a fresh mysql client.
         let use_database = format!("USE {}", quote_identifier(&self.database));
         // The only interpolated part is the quoted database name.
-        sqlx::raw_sql(AssertSqlSafe(use_database)).execute(&mut self.connection).await.map_err(|error| {
-            self.database_error(format!("selecting database `{}` for {}", self.database, file.file_name), &error)
-        })?;
+        sqlx::raw_sql(AssertSqlSafe(use_database))
+            .execute(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(
+                    format!(
+                        "selecting database `{}` for {}",
+                        self.database, file.file_name
+                    ),
+                    &error,
+                )
+            })?;
 
         // lock_wait_timeout bounds how long DDL waits for a metadata lock;
         // MySQL counts it in whole seconds, at least one.
@@ -524,9 +617,15 @@ impl Engine for MysqlEngine {
         let seconds = lock_timeout.as_millis().div_ceil(1000).max(1);
         let setting = format!("SET SESSION lock_wait_timeout = {seconds}");
         // The only interpolated part is an integer.
-        sqlx::raw_sql(AssertSqlSafe(setting)).execute(&mut self.connection).await.map_err(|error| {
-            self.database_error(format!("setting lock_wait_timeout for {}", file.file_name), &error)
-        })?;
+        sqlx::raw_sql(AssertSqlSafe(setting))
+            .execute(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(
+                    format!("setting lock_wait_timeout for {}", file.file_name),
+                    &error,
+                )
+            })?;
 
         let update_progress = format!(
             "UPDATE {} SET statements_done = ?, statements_checksum = ?, statements_total = ? WHERE id = ?",
@@ -539,9 +638,16 @@ impl Engine for MysqlEngine {
             .join("\n");
         for index in file.resume_from..total {
             let statement = &file.statements[index];
-            progress(Progress::StatementStarted { index, total, line: statement.line });
+            progress(Progress::StatementStarted {
+                index,
+                total,
+                line: statement.line,
+            });
             let statement_started = Instant::now();
-            match self.run_statement(index, &statement.text, options, progress).await {
+            match self
+                .run_statement(index, &statement.text, options, progress)
+                .await
+            {
                 Ok(rows_affected) => {
                     if index > 0 {
                         done_text.push('\n');
@@ -575,12 +681,21 @@ impl Engine for MysqlEngine {
                 }
                 Err(error) => {
                     let (message, code) = statement_error(&error);
-                    let history_error = format!("failed at statement {} of {}: {message} ({code})", index + 1, total);
-                    let recorded = self.record_failure(row_id, &history_error, started.elapsed()).await;
+                    let history_error = format!(
+                        "failed at statement {} of {}: {message} ({code})",
+                        index + 1,
+                        total
+                    );
+                    let recorded = self
+                        .record_failure(row_id, &history_error, started.elapsed())
+                        .await;
                     let committed = match index {
                         0 => "no statement of it ran".to_string(),
-                        1 => "statement 1 ran and stays committed (MySQL cannot roll DDL back)".to_string(),
-                        k => format!("statements 1 to {k} ran and stay committed (MySQL cannot roll DDL back)"),
+                        1 => "statement 1 ran and stays committed (MySQL cannot roll DDL back)"
+                            .to_string(),
+                        k => format!(
+                            "statements 1 to {k} ran and stay committed (MySQL cannot roll DDL back)"
+                        ),
                     };
                     let mut message = format!(
                         "{message} ({code}); {committed}; fix statement {} and re-run to resume there",
@@ -629,7 +744,10 @@ impl Engine for MysqlEngine {
                     &error,
                 )
             })?;
-        Ok(Applied { duration, statements: total - file.resume_from.min(total) })
+        Ok(Applied {
+            duration,
+            statements: total - file.resume_from.min(total),
+        })
     }
 
     async fn record(&mut self, record: &NewRecord) -> Result<(), EngineError> {
@@ -677,7 +795,9 @@ impl Engine for MysqlEngine {
         let database = self.database.clone();
         dump::dump(&mut self.connection, &database)
             .await
-            .map_err(|error| self.database_error(format!("reading the schema of `{database}`"), &error))
+            .map_err(|error| {
+                self.database_error(format!("reading the schema of `{database}`"), &error)
+            })
     }
 }
 
@@ -688,14 +808,21 @@ const ERROR_DEADLOCK: u16 = 1213;
 /// elsewhere. Longer than 64 characters, it becomes `rollgate:` and a hex
 /// SHA-256 prefix of the same text.
 fn lock_name(database: &str, history_database: &str) -> String {
-    let scope =
-        if database == history_database { database.to_string() } else { format!("{database}:{history_database}") };
+    let scope = if database == history_database {
+        database.to_string()
+    } else {
+        format!("{database}:{history_database}")
+    };
     let name = format!("rollgate:{scope}");
     if name.chars().count() <= MAX_LOCK_NAME_LENGTH {
         return name;
     }
     let digest = Sha256::digest(scope.as_bytes());
-    let hex: String = digest.iter().take(20).map(|byte| format!("{byte:02x}")).collect();
+    let hex: String = digest
+        .iter()
+        .take(20)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     format!("rollgate:{hex}")
 }
 
@@ -737,11 +864,15 @@ fn history_record(row: &MySqlRow, history_table: &str) -> Result<HistoryRecord, 
     let status_text: String = row.try_get("status").map_err(read_error)?;
     let kind = RecordKind::parse(&kind_text).ok_or_else(|| EngineError::Database {
         context: format!("reading {history_table}"),
-        message: format!("row {id} has the unknown kind \"{kind_text}\"; was it written by a newer rollgate?"),
+        message: format!(
+            "row {id} has the unknown kind \"{kind_text}\"; was it written by a newer rollgate?"
+        ),
     })?;
     let status = RecordStatus::parse(&status_text).ok_or_else(|| EngineError::Database {
         context: format!("reading {history_table}"),
-        message: format!("row {id} has the unknown status \"{status_text}\"; was it written by a newer rollgate?"),
+        message: format!(
+            "row {id} has the unknown status \"{status_text}\"; was it written by a newer rollgate?"
+        ),
     })?;
     Ok(HistoryRecord {
         id,
@@ -782,7 +913,11 @@ async fn describe_connection(connection: &mut MySqlConnection, id: i64) -> Strin
     let host: Option<String> = row.try_get(1).ok().flatten();
     let command: Option<String> = row.try_get(2).ok().flatten();
     let time: Option<i64> = row.try_get(3).ok().flatten();
-    let mut text = format!("connection {id} ({}@{}", user.unwrap_or_default(), host.unwrap_or_default());
+    let mut text = format!(
+        "connection {id} ({}@{}",
+        user.unwrap_or_default(),
+        host.unwrap_or_default()
+    );
     if let Some(command) = command {
         text.push_str(&format!(", {command}"));
         if let Some(time) = time {
@@ -795,7 +930,9 @@ async fn describe_connection(connection: &mut MySqlConnection, id: i64) -> Strin
 
 fn mysql_error_number(error: &sqlx::Error) -> Option<u16> {
     match error {
-        sqlx::Error::Database(database) => database.try_downcast_ref::<MySqlDatabaseError>().map(|e| e.number()),
+        sqlx::Error::Database(database) => database
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(|e| e.number()),
         _ => None,
     }
 }
@@ -803,28 +940,34 @@ fn mysql_error_number(error: &sqlx::Error) -> Option<u16> {
 /// The server's message and `error N, SQLSTATE S` for a failed statement.
 fn statement_error(error: &sqlx::Error) -> (String, String) {
     match error {
-        sqlx::Error::Database(database) => match database.try_downcast_ref::<MySqlDatabaseError>() {
-            Some(mysql) => {
-                let code = match mysql.code() {
-                    Some(state) => format!("error {}, SQLSTATE {state}", mysql.number()),
-                    None => format!("error {}", mysql.number()),
-                };
-                (mysql.message().to_string(), code)
+        sqlx::Error::Database(database) => {
+            match database.try_downcast_ref::<MySqlDatabaseError>() {
+                Some(mysql) => {
+                    let code = match mysql.code() {
+                        Some(state) => format!("error {}, SQLSTATE {state}", mysql.number()),
+                        None => format!("error {}", mysql.number()),
+                    };
+                    (mysql.message().to_string(), code)
+                }
+                None => (database.message().to_string(), "error unknown".to_string()),
             }
-            None => (database.message().to_string(), "error unknown".to_string()),
-        },
-        other => {
-            (describe(other), "no error code: the connection failed, the statement may or may not have run".to_string())
         }
+        other => (
+            describe(other),
+            "no error code: the connection failed, the statement may or may not have run"
+                .to_string(),
+        ),
     }
 }
 
 fn describe(error: &sqlx::Error) -> String {
     match error {
-        sqlx::Error::Database(database) => match database.try_downcast_ref::<MySqlDatabaseError>() {
-            Some(mysql) => format!("{} (error {})", mysql.message(), mysql.number()),
-            None => database.message().to_string(),
-        },
+        sqlx::Error::Database(database) => {
+            match database.try_downcast_ref::<MySqlDatabaseError>() {
+                Some(mysql) => format!("{} (error {})", mysql.message(), mysql.number()),
+                None => database.message().to_string(),
+            }
+        }
         other => other.to_string(),
     }
 }
@@ -852,7 +995,10 @@ fn connect_message(error: &sqlx::Error, endpoint: &str, user: &str, database: &s
             Some(1049) => format!(
                 "database \"{database}\" does not exist at {endpoint}; create it (CREATE DATABASE) or fix the URL"
             ),
-            _ => format!("the server at {endpoint} refused the connection: {}", describe(error)),
+            _ => format!(
+                "the server at {endpoint} refused the connection: {}",
+                describe(error)
+            ),
         },
         other => format!("connecting to {endpoint} failed: {other}"),
     }
@@ -862,11 +1008,14 @@ fn connect_message(error: &sqlx::Error, endpoint: &str, user: &str, database: &s
 /// to 8 s, each scaled by a random factor in [0.5, 1).
 fn retry_wait(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let base =
-        Duration::from_millis(250).saturating_mul(1 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(8));
+    let base = Duration::from_millis(250)
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
+        .min(Duration::from_secs(8));
     // A fresh RandomState is randomly keyed: enough randomness for jitter
     // without another dependency.
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
     base.mul_f64(0.5 + (random % 1000) as f64 / 2000.0)
 }
 
@@ -895,7 +1044,10 @@ mod tests {
     fn retry_waits_grow_and_stay_bounded() {
         for attempt in 1..20 {
             let wait = retry_wait(attempt);
-            assert!(wait >= Duration::from_millis(125) && wait <= Duration::from_secs(8), "{wait:?}");
+            assert!(
+                wait >= Duration::from_millis(125) && wait <= Duration::from_secs(8),
+                "{wait:?}"
+            );
         }
     }
 }
