@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "rollgate",
     version,
     about = "Database schema changes through git, review and CI",
-    after_help = "Exit codes:\n  0  success, no finding at or above --fail-on\n  1  findings at or above --fail-on\n  2  usage, configuration or I/O error"
+    after_help = "Exit codes:\n  0  success\n  1  lint findings at or above --fail-on; a refused or failed migration; drift found\n  2  usage, configuration, I/O or connection error"
 )]
 pub struct Cli {
     #[command(subcommand)]
