@@ -145,12 +145,19 @@ pub fn load(path: &Path, display: &str) -> Result<Loaded, LoadError> {
 /// apply a large data file even though the review skips it. An empty file
 /// is returned as such; the caller decides what it means.
 pub fn load_for_apply(path: &Path, display: &str) -> Result<MigrationFile, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Unreadable { path: display.to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Unreadable {
+        path: display.to_string(),
+        source,
+    })?;
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(MigrationFile::from_text(display, text)),
         Err(error) => {
             let (line, column) = line_and_column(&bytes[..error.valid_up_to()]);
-            Err(LoadError::NotUtf8 { path: display.to_string(), line, column })
+            Err(LoadError::NotUtf8 {
+                path: display.to_string(),
+                line,
+                column,
+            })
         }
     }
 }

@@ -67,7 +67,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn single_url(urls: &[String]) -> Result<TargetUrl> {
     match urls {
         [one] => parse_url(one),
-        _ => Err(usage(format!("this command takes one --database-url, got {}; only `rollgate migrate` fans out", urls.len()))),
+        _ => Err(usage(format!(
+            "this command takes one --database-url, got {}; only `rollgate migrate` fans out",
+            urls.len()
+        ))),
     }
 }
 
