@@ -389,10 +389,8 @@ impl PostgresEngine {
                 &format!("starting the transaction for {}", file.file_name),
             )
             .await?;
-            let failure = self.run_statements(file, progress).await;
-            let (index, error) = match failure {
-                None => break,
-                Some(failure) => failure,
+            let Some((index, error)) = self.run_statements(file, progress).await else {
+                break;
             };
             // Best effort: if the connection is gone, the server rolls back anyway.
             let _ = self

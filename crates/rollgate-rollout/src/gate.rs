@@ -130,15 +130,20 @@ fn check_policy(stage: &str, policy: &RolloutPolicy, actor: &Actor) -> Result<()
     match policy {
         RolloutPolicy::Automatic if actor.can_run_tasks() => Ok(()),
         RolloutPolicy::Automatic => Err(Refusal::NoRunPermission),
-        RolloutPolicy::Manual { roles } if actor.holds_one_of(roles) => Ok(()),
         RolloutPolicy::Manual { roles } => {
-            let roles = manual_roles(roles);
-            let stage = stage.to_owned();
+            // Workspace Member is everyone's: a CI account whose only other
+            // role is the service agent never qualifies for a manual stage,
+            // even when the policy lists Workspace Member.
             let only_agent = actor
                 .roles
                 .iter()
                 .all(|&r| matches!(r, Role::GitopsServiceAgent | Role::WorkspaceMember))
                 && actor.has(Role::GitopsServiceAgent);
+            if !only_agent && actor.holds_one_of(roles) {
+                return Ok(());
+            }
+            let roles = manual_roles(roles);
+            let stage = stage.to_owned();
             if only_agent {
                 Err(Refusal::ServiceAgentOnManual { stage, roles })
             } else {

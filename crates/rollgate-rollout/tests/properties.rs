@@ -220,7 +220,7 @@ proptest! {
         if earlier_unfinished > 0 && !(override_ && actor.is_workspace_admin()) {
             prop_assert!(result.is_err(), "later stage ran past unfinished tasks: {result:?}");
         }
-        let only_agent = !roles.is_empty()
+        let only_agent = roles.contains(&Role::GitopsServiceAgent)
             && roles.iter().all(|r| matches!(r, Role::GitopsServiceAgent | Role::WorkspaceMember));
         if only_agent && matches!(rollout.stages[index].policy, RolloutPolicy::Manual { .. }) {
             prop_assert!(result.is_err(), "service agent ran a manual environment");
