@@ -1,0 +1,428 @@
+//! Metadata store: the only place where Rollgate's own metadata is written.
+//!
+//! One [`Store`] trait with domain-level methods (`create_environment`, not
+//! `execute`), two implementations: [`SqliteStore`] (embedded, the default,
+//! WAL mode) and [`PostgresStore`] (several server replicas on one store).
+//! Each applies its own migrations (`migrations/sqlite`, `migrations/postgres`,
+//! embedded in the binary) when it opens, recorded in `rollgate_store_migrations`.
+//! [`Backend::from_url`] picks the implementation from a URL.
+//!
+//! What it is not: it holds no plaintext secret. Instance URLs arrive as
+//! encrypted envelopes (see `rollgate-auth`) and are never decrypted here;
+//! passwords, service account keys and session tokens arrive as hashes.
+//! Roles are stored as role id strings; their meaning lives in `rollgate-auth`.
+//!
+//! Times are Unix seconds (`i64`), supplied by the caller, so that expiry is
+//! testable without sleeping.
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+
+mod imp;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Suffix every service account email carries.
+pub const SERVICE_ACCOUNT_DOMAIN: &str = "@service.rollgate.local";
+
+/// Page size used when a request asks for 0; larger requests are capped at [`MAX_PAGE_SIZE`].
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Errors of the store. Messages name the resource and never carry secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} `{name}` not found")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{kind} `{name}` already exists or is still in use")]
+    Conflict { kind: &'static str, name: String },
+    #[error("invalid {kind} `{name}`: {message}")]
+    Invalid {
+        kind: &'static str,
+        name: String,
+        message: String,
+    },
+    #[error("metadata store error while trying to {context}: {message}")]
+    Database {
+        context: &'static str,
+        message: String,
+    },
+}
+
+/// Which list page to read. `page_token` is the opaque `next_page_token` of
+/// the previous page (`None` for the first page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page_size: u32,
+    pub page_token: Option<String>,
+}
+
+impl PageRequest {
+    pub fn first(page_size: u32) -> PageRequest {
+        PageRequest {
+            page_size,
+            page_token: None,
+        }
+    }
+
+    pub(crate) fn limit(&self) -> u32 {
+        match self.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        }
+    }
+}
+
+/// One page of a list; `next_page_token` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub id: String,
+    pub title: String,
+    /// Position in the rollout order (lower first).
+    pub order: i64,
+    /// Rollout policy as JSON text (the server owns its format).
+    pub policy_json: String,
+}
+
+/// A database server. `url_envelope` is an encrypted envelope, never
+/// plaintext, and is redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    /// `postgres`, `mysql` or `sqlite`.
+    pub engine: String,
+    pub url_envelope: String,
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("engine", &self.engine)
+            .field("url_envelope", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `instances/{instance}/databases/{name}`, in environment `environment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub instance: String,
+    pub name: String,
+    pub environment: String,
+}
+
+/// A database's key: `(instance, name)`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DatabaseRef {
+    pub instance: String,
+    pub name: String,
+}
+
+impl DatabaseRef {
+    pub fn new(instance: impl Into<String>, name: impl Into<String>) -> DatabaseRef {
+        DatabaseRef {
+            instance: instance.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "instances/{}/databases/{}", self.instance, self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub title: String,
+}
+
+/// A user; `password_hash` is an argon2id PHC string, redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub email: String,
+    pub password_hash: String,
+    /// Role ids (see `rollgate_auth::Role::id`).
+    pub roles: Vec<String>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+/// A service account (`name@service.rollgate.local`); `key_hash` is the hex
+/// hash of its key, redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub email: String,
+    pub key_hash: String,
+    pub roles: Vec<String>,
+}
+
+impl fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccount")
+            .field("email", &self.email)
+            .field("key_hash", &"<redacted>")
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+/// A login session, keyed by the hex hash of its opaque token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    /// Who is logged in, e.g. a user or service account email.
+    pub principal: String,
+    /// Unix seconds; the session is valid while `now < expires_at`.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("token_hash", &"<redacted>")
+            .field("principal", &self.principal)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub resource: String,
+    pub outcome: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// An appended audit entry; `id` increases with every append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: String,
+    pub action: String,
+    pub resource: String,
+    pub outcome: String,
+    pub at: i64,
+}
+
+/// Which implementation a metadata URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH` or `sqlite:PATH`.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…` (the URL as given).
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_string()));
+        }
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        Err(StoreError::Invalid {
+            kind: "metadata URL",
+            name: format!("{scheme}:…"),
+            message: "expected a sqlite:// or postgres:// URL".into(),
+        })
+    }
+}
+
+/// The metadata store. Every write of Rollgate's own metadata goes through
+/// it. Lists are ordered by key and paginated; creating something that exists
+/// is [`StoreError::Conflict`], touching something absent is
+/// [`StoreError::NotFound`].
+pub trait Store: Send + Sync {
+    /// True when the store holds no environment, instance, project, user or
+    /// service account (first start: bootstrap an admin).
+    fn is_empty(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    // Environments.
+    fn create_environment(
+        &self,
+        env: &Environment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_environment(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Environment, StoreError>> + Send;
+    fn list_environments(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Environment>, StoreError>> + Send;
+    fn update_environment(
+        &self,
+        env: &Environment,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Conflict while a database still belongs to the environment.
+    fn delete_environment(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Instances.
+    fn create_instance(
+        &self,
+        instance: &Instance,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_instance(&self, id: &str) -> impl Future<Output = Result<Instance, StoreError>> + Send;
+    fn list_instances(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Instance>, StoreError>> + Send;
+    fn update_instance(
+        &self,
+        instance: &Instance,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Also deletes the instance's databases and their project memberships.
+    fn delete_instance(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Databases.
+    /// NotFound when the instance or the environment does not exist.
+    fn create_database(&self, db: &Database)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_database(
+        &self,
+        key: &DatabaseRef,
+    ) -> impl Future<Output = Result<Database, StoreError>> + Send;
+    fn list_databases(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Database>, StoreError>> + Send;
+    /// Moves a database to another environment.
+    fn update_database(&self, db: &Database)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_database(
+        &self,
+        key: &DatabaseRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Projects.
+    fn create_project(
+        &self,
+        project: &Project,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_project(&self, id: &str) -> impl Future<Output = Result<Project, StoreError>> + Send;
+    fn list_projects(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Project>, StoreError>> + Send;
+    fn update_project(
+        &self,
+        project: &Project,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Also removes its database memberships (not the databases).
+    fn delete_project(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Conflict when already a member; NotFound when project or database is absent.
+    fn add_project_database(
+        &self,
+        project: &str,
+        db: &DatabaseRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn remove_project_database(
+        &self,
+        project: &str,
+        db: &DatabaseRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn list_project_databases(
+        &self,
+        project: &str,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<DatabaseRef>, StoreError>> + Send;
+
+    // Users.
+    fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_user(&self, email: &str) -> impl Future<Output = Result<User, StoreError>> + Send;
+    fn list_users(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<User>, StoreError>> + Send;
+    /// Replaces password hash and roles.
+    fn update_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_user(&self, email: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Service accounts.
+    /// Invalid unless the email ends with [`SERVICE_ACCOUNT_DOMAIN`].
+    fn create_service_account(
+        &self,
+        account: &ServiceAccount,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_service_account(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<ServiceAccount, StoreError>> + Send;
+    fn list_service_accounts(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<ServiceAccount>, StoreError>> + Send;
+    /// Replaces key hash (rotation) and roles.
+    fn update_service_account(
+        &self,
+        account: &ServiceAccount,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_service_account(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Sessions.
+    fn create_session(
+        &self,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The principal of an unexpired session (`now < expires_at`), else `None`.
+    fn session_principal(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Logout; deleting an absent session is not an error.
+    fn delete_session(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes sessions expired at `now`; returns how many.
+    fn delete_expired_sessions(
+        &self,
+        now: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    // Audit log.
+    fn append_audit(
+        &self,
+        entry: &NewAuditEntry,
+    ) -> impl Future<Output = Result<AuditEntry, StoreError>> + Send;
+    /// Oldest first, in append order.
+    fn list_audit(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<AuditEntry>, StoreError>> + Send;
+}

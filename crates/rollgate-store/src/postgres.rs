@@ -1,0 +1,82 @@
+//! The shared store: PostgreSQL, for several server replicas on one store.
+//! Migrations run under a transaction-scoped advisory lock so replicas that
+//! start together apply them once.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::StoreError;
+use crate::imp::db_err;
+
+/// Migrations of `migrations/postgres`, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// Advisory lock key held while migrating ("rollgate" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x726f_6c6c_6761_7465;
+
+/// [`crate::Store`] on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`) and applies pending migrations.
+    /// Errors never include the URL.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await
+            .map_err(|e| db_err("connect to the PostgreSQL metadata store", e))?;
+        migrate(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(|e| db_err("migrate", e))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_err("migrate", e))?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS rollgate_store_migrations (\
+         version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| db_err("migrate", e))?;
+    for &(version, name, sql) in MIGRATIONS {
+        let applied = sqlx::query("SELECT 1 FROM rollgate_store_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+        sqlx::query("INSERT INTO rollgate_store_migrations (version, name) VALUES ($1, $2)")
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+    }
+    tx.commit().await.map_err(|e| db_err("migrate", e))
+}
+
+crate::imp::impl_store!(PostgresStore, sqlx::postgres::PgRow);

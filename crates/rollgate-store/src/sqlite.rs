@@ -1,0 +1,88 @@
+//! The embedded store: one SQLite file in WAL mode, the default when no
+//! metadata URL is given. One process owns it.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::StoreError;
+use crate::imp::db_err;
+
+/// Migrations of `migrations/sqlite`, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
+
+/// [`crate::Store`] on an embedded SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the SQLite file at `path` in WAL mode and
+    /// applies pending migrations.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| db_err("configure SQLite", e))?
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| db_err("open the SQLite metadata store", e))?;
+        migrate(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(|e| db_err("migrate", e))?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS rollgate_store_migrations (\
+         version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
+         applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| db_err("migrate", e))?;
+    for &(version, name, sql) in MIGRATIONS {
+        let applied = sqlx::query("SELECT 1 FROM rollgate_store_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+        sqlx::query("INSERT INTO rollgate_store_migrations (version, name) VALUES ($1, $2)")
+            .bind(version)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err("migrate", e))?;
+    }
+    tx.commit().await.map_err(|e| db_err("migrate", e))
+}
+
+crate::imp::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);
