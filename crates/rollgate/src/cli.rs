@@ -42,6 +42,34 @@ pub enum Command {
     /// Compare the live schema with what its applied files say it should be.
     #[command(after_help = DB_HELP)]
     Drift(DriftArgs),
+    /// Run the Rollgate server (API; embedded SQLite metadata by default).
+    #[command(after_help = SERVER_HELP)]
+    Server(ServerArgs),
+}
+
+const SERVER_HELP: &str = "\
+First start on an empty store: set ROLLGATE_ADMIN_EMAIL and ROLLGATE_ADMIN_PASSWORD to create the
+Workspace Admin, or use the one-time setup token printed on stderr with POST /setup.
+Database credentials are encrypted with the master key from ROLLGATE_MASTER_KEY, or from
+DATA_DIR/master.key (created with mode 0600 on first start).";
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ROLLGATE_LISTEN")]
+    pub listen: std::net::SocketAddr,
+
+    /// Directory for the embedded store and the master key.
+    #[arg(long, default_value = "./rollgate-data", env = "ROLLGATE_DATA_DIR")]
+    pub data_dir: std::path::PathBuf,
+
+    /// PostgreSQL metadata store for several replicas; default: SQLite in --data-dir.
+    #[arg(long, env = "ROLLGATE_METADATA_URL", hide_env_values = true)]
+    pub metadata_url: Option<String>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = rollgate_server::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
 }
 
 const DB_HELP: &str = "\

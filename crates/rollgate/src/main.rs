@@ -22,6 +22,39 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
+/// `rollgate server`: runs until SIGINT or SIGTERM, then shuts down
+/// gracefully.
+fn server(args: cli::ServerArgs) -> anyhow::Result<u8> {
+    let config = rollgate_server::ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        metadata_url: args.metadata_url,
+        body_limit: args.body_limit,
+    };
+    db::runtime()?.block_on(async {
+        let shutdown = async {
+            let interrupt = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut terminate =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(signal) => signal,
+                        Err(_) => return std::mem::drop(interrupt.await),
+                    };
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = interrupt.await;
+        };
+        rollgate_server::run(config, shutdown).await?;
+        Ok(EXIT_OK)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
@@ -33,6 +66,7 @@ fn main() -> ExitCode {
         cli::Command::History(cli::HistoryCommand::Repair(args)) => migrate_cmd::repair(args),
         cli::Command::Schema(cli::SchemaCommand::Dump(args)) => schema_cmd::dump(args),
         cli::Command::Drift(args) => schema_cmd::drift(args),
+        cli::Command::Server(args) => server(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,420 @@
+//! The Rollgate control plane's HTTP server.
+//!
+//! [`app`] builds the router from an [`AppState`] (tests drive it in-process
+//! with `oneshot`); [`run`] opens the metadata store, loads the master key,
+//! bootstraps the first admin and serves until its shutdown future resolves.
+//!
+//! Concurrency rule: handlers hold no state between requests except the
+//! login limiter, the metrics and the pending setup token, all in memory of
+//! one process; everything durable goes through `Store`, so replicas on one
+//! PostgreSQL store agree on everything but those three.
+//!
+//! What it is not (yet): releases, plans and rollouts, and the workers that
+//! execute them. HTTP handlers never connect to target databases.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rollgate_auth::token::{self, Secret, TokenHash, TokenKind};
+use rollgate_auth::{KeyRing, MasterKey, Permission, hash_password};
+use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
+use tower_http::trace::TraceLayer;
+
+mod api;
+mod error;
+mod extract;
+mod metrics;
+mod ratelimit;
+mod store;
+mod time;
+
+pub use api::SESSION_SECONDS;
+pub use error::AppError;
+pub use extract::Principal;
+pub use store::MetadataStore;
+
+use store::store_call;
+
+/// Default limit on request bodies: 8 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Every `/api/v1` resource endpoint and the one permission it checks: the
+/// source of the endpoint → permission table in the docs and of the access
+/// test matrix.
+pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
+    ("GET", "/api/v1/environments", Permission::EnvironmentsList),
+    (
+        "GET",
+        "/api/v1/environments/{id}",
+        Permission::EnvironmentsGet,
+    ),
+    (
+        "POST",
+        "/api/v1/environments",
+        Permission::EnvironmentsCreate,
+    ),
+    ("GET", "/api/v1/projects", Permission::ProjectsList),
+    ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
+    ("POST", "/api/v1/projects", Permission::ProjectsCreate),
+    ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
+];
+
+/// How `rollgate server` runs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Holds `rollgate.db` (without `metadata_url`) and `master.key`.
+    pub data_dir: PathBuf,
+    /// `postgres://…` (or `sqlite://…`); `None` is the embedded SQLite file.
+    pub metadata_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("rollgate-data"),
+            metadata_url: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// The metadata URL may carry a password, so it is redacted.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "metadata_url",
+                &self.metadata_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+/// Everything handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: MetadataStore,
+    key_ring: KeyRing,
+    body_limit: usize,
+    setup_token: Mutex<Option<TokenHash>>,
+    limiter: ratelimit::LoginLimiter,
+    metrics: metrics::Metrics,
+}
+
+impl AppState {
+    pub fn new(store: MetadataStore, key_ring: KeyRing, body_limit: usize) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                key_ring,
+                body_limit,
+                setup_token: Mutex::new(None),
+                limiter: Default::default(),
+                metrics: Default::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &MetadataStore {
+        &self.inner.store
+    }
+
+    /// The master key ring that encrypts instance credentials.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.inner.key_ring
+    }
+}
+
+/// The first Workspace Admin, from `ROLLGATE_ADMIN_EMAIL` and
+/// `ROLLGATE_ADMIN_PASSWORD`. The password is redacted from `Debug`.
+#[derive(Clone)]
+pub struct AdminCredentials {
+    pub email: String,
+    pub password: String,
+}
+
+impl fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What [`bootstrap`] did.
+#[derive(Debug)]
+pub enum Bootstrap {
+    /// The store already had accounts or resources.
+    NotNeeded,
+    /// The given admin was created as Workspace Admin.
+    AdminCreated,
+    /// No admin was given: `POST /setup` accepts this token once.
+    SetupToken(Secret),
+}
+
+/// First start: when the store is empty, creates `admin` as Workspace Admin,
+/// or, without one, arms a one-time setup token for `POST /setup`.
+pub async fn bootstrap(
+    state: &AppState,
+    admin: Option<AdminCredentials>,
+) -> anyhow::Result<Bootstrap> {
+    let store = &state.inner.store;
+    if !store_call!(store, s => s.is_empty().await)? {
+        return Ok(Bootstrap::NotNeeded);
+    }
+    if let Some(admin) = admin {
+        api::validate_new_user(admin.email.trim(), &admin.password).map_err(|e| {
+            anyhow::anyhow!(
+                "ROLLGATE_ADMIN_EMAIL/ROLLGATE_ADMIN_PASSWORD: {}",
+                e.message
+            )
+        })?;
+        let password = admin.password;
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?;
+        let user = User {
+            email: admin.email.trim().to_string(),
+            password_hash,
+            roles: vec![api::workspace_admin_role()],
+        };
+        store_call!(store, s => s.create_user(&user).await)?;
+        return Ok(Bootstrap::AdminCreated);
+    }
+    let (secret, hash) = token::generate(TokenKind::Session);
+    *state
+        .inner
+        .setup_token
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(hash);
+    Ok(Bootstrap::SetupToken(secret))
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(api::login))
+        .route(
+            "/environments",
+            get(api::list_environments).post(api::create_environment),
+        )
+        .route("/environments/{id}", get(api::get_environment))
+        .route(
+            "/projects",
+            get(api::list_projects).post(api::create_project),
+        )
+        .route("/projects/{id}", get(api::get_project))
+        .route("/auditLogs", get(api::list_audit_logs));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/setup", post(api::setup))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.inner.body_limit))
+        .layer(
+            // Spans carry the matched route, never the URI's query or headers.
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                tracing::info_span!("http", method = %request.method(), route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves `config` until `shutdown` resolves, then finishes in-flight
+/// requests and closes the store.
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let store = open_store(&config).await?;
+    let master_key = load_master_key(&config.data_dir)?;
+    let state = AppState::new(store, KeyRing::new(master_key), config.body_limit);
+    let admin = admin_from_env();
+    match bootstrap(&state, admin).await? {
+        Bootstrap::NotNeeded => {}
+        Bootstrap::AdminCreated => {
+            eprintln!("rollgate: created the first Workspace Admin from ROLLGATE_ADMIN_EMAIL")
+        }
+        Bootstrap::SetupToken(secret) => eprintln!(
+            "rollgate: no admin yet. Create one, once, with:\n  POST /setup {{\"token\": \"{}\", \"email\": \"…\", \"password\": \"…\"}}\n(or restart with ROLLGATE_ADMIN_EMAIL and ROLLGATE_ADMIN_PASSWORD set)",
+            secret.expose()
+        ),
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    eprintln!("rollgate: serving on http://{}", listener.local_addr()?);
+
+    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let served = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweeper.abort();
+    state.inner.store.close().await;
+    served.context("the HTTP server failed")
+}
+
+async fn open_store(config: &ServerConfig) -> anyhow::Result<MetadataStore> {
+    let backend = match &config.metadata_url {
+        Some(url) => Backend::from_url(url)?,
+        None => Backend::Sqlite(config.data_dir.join("rollgate.db")),
+    };
+    Ok(match backend {
+        Backend::Sqlite(path) => MetadataStore::Sqlite(SqliteStore::open(&path).await?),
+        Backend::Postgres(url) => MetadataStore::Postgres(PostgresStore::connect(&url).await?),
+    })
+}
+
+fn admin_from_env() -> Option<AdminCredentials> {
+    let email = std::env::var("ROLLGATE_ADMIN_EMAIL")
+        .ok()
+        .filter(|e| !e.is_empty())?;
+    let password = std::env::var("ROLLGATE_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    Some(AdminCredentials { email, password })
+}
+
+/// The master key: `ROLLGATE_MASTER_KEY` (base64), else `DATA_DIR/master.key`,
+/// created with mode 0600 on first start.
+pub fn load_master_key(data_dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Ok(text) = std::env::var("ROLLGATE_MASTER_KEY") {
+        return MasterKey::from_base64(text.trim())
+            .context("ROLLGATE_MASTER_KEY is not a valid key");
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            warn_if_readable_by_others(&path);
+            MasterKey::from_base64(text.trim())
+                .with_context(|| format!("{} does not hold a valid key", path.display()))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private_file(&path, key.to_base64().as_bytes())
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            eprintln!(
+                "rollgate: created a new master key in {} (back it up)",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            eprintln!(
+                "rollgate: warning: {} is readable by other users; run `chmod 600` on it",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Deletes expired sessions every ten minutes.
+async fn sweep_sessions(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        interval.tick().await;
+        let store = &state.inner.store;
+        if let Err(error) =
+            store_call!(store, s => s.delete_expired_sessions(time::now_unix()).await)
+        {
+            tracing::warn!(%error, "could not delete expired sessions");
+        }
+    }
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = &state.inner.store;
+    match store_call!(store, s => s.list_environments(&PageRequest::first(1)).await) {
+        Ok(_) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(error) => AppError::from(error).into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.inner.metrics.render(),
+    )
+}
+
+async fn not_found() -> AppError {
+    AppError::not_found("no such endpoint; the API is under /api/v1")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this endpoint does not accept that HTTP method",
+    )
+}
