@@ -36,12 +36,11 @@ fn server(args: cli::ServerArgs) -> anyhow::Result<u8> {
             let interrupt = tokio::signal::ctrl_c();
             #[cfg(unix)]
             {
-                let mut terminate =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(signal) => signal,
-                        Err(_) => return std::mem::drop(interrupt.await),
-                    };
+                let Ok(mut terminate) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return std::mem::drop(interrupt.await);
+                };
                 tokio::select! {
                     _ = interrupt => {}
                     _ = terminate.recv() => {}
