@@ -92,6 +92,42 @@ pub(crate) fn audit_token(page: &PageRequest) -> Result<i64, StoreError> {
     }
 }
 
+/// A position or count as the `BIGINT` the schema stores.
+pub(crate) fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Lease length in whole seconds, rounded up, at least one.
+pub(crate) fn lease_secs(lease: std::time::Duration) -> i64 {
+    let secs = lease.as_secs() + u64::from(lease.subsec_nanos() > 0);
+    i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
+}
+
+/// Stage ids and databases of a rollout must each appear once.
+pub(crate) fn check_stages(stages: &[(String, Vec<crate::DatabaseRef>)]) -> Result<(), StoreError> {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut dbs = std::collections::BTreeSet::new();
+    for (id, databases) in stages {
+        if !ids.insert(id.as_str()) {
+            return Err(StoreError::Invalid {
+                kind: "rollout stage",
+                name: id.clone(),
+                message: "each stage may appear once".into(),
+            });
+        }
+        for db in databases {
+            if !dbs.insert(db) {
+                return Err(StoreError::Invalid {
+                    kind: "rollout task",
+                    name: db.to_string(),
+                    message: "each database may appear in one stage, once".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn invalid_token(token: &str) -> StoreError {
     StoreError::Invalid {
         kind: "page token",
@@ -169,6 +205,36 @@ macro_rules! impl_store {
                     outcome: row.try_get("outcome")?,
                     at: row.try_get("at")?,
                 })
+            }
+
+            fn release_row(row: &$row) -> Result<$crate::Release, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok($crate::Release {
+                    project: row.try_get("project")?,
+                    id: row.try_get("id")?,
+                    files: Vec::new(),
+                    vcs: $crate::Vcs {
+                        commit_sha: row.try_get("commit_sha")?,
+                        commit_url: row.try_get("commit_url")?,
+                        merge_request_url: row.try_get("merge_request_url")?,
+                        author: row.try_get("author")?,
+                    },
+                })
+            }
+
+            /// (release id, file).
+            fn release_file_row(row: &$row) -> Result<(String, $crate::ReleaseFile), sqlx::Error> {
+                use sqlx::Row as _;
+                Ok((
+                    row.try_get("release_id")?,
+                    $crate::ReleaseFile {
+                        path: row.try_get("path")?,
+                        version: row.try_get("version")?,
+                        change_type: row.try_get("change_type")?,
+                        checksum: row.try_get("checksum")?,
+                        statement: row.try_get("statement")?,
+                    },
+                ))
             }
         }
 
@@ -715,6 +781,457 @@ macro_rules! impl_store {
                 let items = rows.iter().map(Self::audit_row).collect::<Result<Vec<_>, _>>()
                     .map_err(|e| $crate::imp::db_err("list audit log", e))?;
                 Ok($crate::imp::finish_page(page, items, |a| a.id.to_string()))
+            }
+
+            // ---- releases ----
+
+            async fn create_release(
+                &self,
+                project: &str,
+                release_id: &str,
+                files: &[$crate::ReleaseFile],
+                vcs: &$crate::Vcs,
+            ) -> Result<(), $crate::StoreError> {
+                use $crate::imp::db_err;
+                self.get_project(project).await?;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("create release", e))?;
+                sqlx::query(
+                    "INSERT INTO releases (project, id, commit_sha, commit_url, merge_request_url, author) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(project)
+                .bind(release_id)
+                .bind(&vcs.commit_sha)
+                .bind(&vcs.commit_url)
+                .bind(&vcs.merge_request_url)
+                .bind(&vcs.author)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| $crate::imp::write_err("create release", "release", release_id, e))?;
+                for (position, file) in files.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO release_files (project, release_id, position, path, version, change_type, checksum, statement) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(project)
+                    .bind(release_id)
+                    .bind($crate::imp::to_i64(position))
+                    .bind(&file.path)
+                    .bind(&file.version)
+                    .bind(&file.change_type)
+                    .bind(&file.checksum)
+                    .bind(&file.statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("create release", e))?;
+                }
+                tx.commit().await.map_err(|e| db_err("create release", e))
+            }
+
+            async fn get_release(&self, project: &str, release_id: &str) -> Result<$crate::Release, $crate::StoreError> {
+                use $crate::imp::db_err;
+                let row = sqlx::query(
+                    "SELECT project, id, commit_sha, commit_url, merge_request_url, author FROM releases \
+                     WHERE project = $1 AND id = $2",
+                )
+                .bind(project)
+                .bind(release_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("get release", e))?
+                .ok_or_else(|| $crate::imp::not_found("release", release_id))?;
+                let mut release = Self::release_row(&row).map_err(|e| db_err("get release", e))?;
+                let rows = sqlx::query(
+                    "SELECT release_id, path, version, change_type, checksum, statement FROM release_files \
+                     WHERE project = $1 AND release_id = $2 ORDER BY position",
+                )
+                .bind(project)
+                .bind(release_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("get release", e))?;
+                for row in &rows {
+                    release.files.push(Self::release_file_row(row).map_err(|e| db_err("get release", e))?.1);
+                }
+                Ok(release)
+            }
+
+            async fn list_releases(&self, project: &str, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::Release>, $crate::StoreError> {
+                use $crate::imp::db_err;
+                self.get_project(project).await?;
+                let rows = sqlx::query(
+                    "SELECT project, id, commit_sha, commit_url, merge_request_url, author FROM releases \
+                     WHERE project = $1 AND (CAST($2 AS TEXT) IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                )
+                .bind(project)
+                .bind(page.page_token.as_deref())
+                .bind($crate::imp::fetch_limit(page))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("list releases", e))?;
+                let items = rows.iter().map(Self::release_row).collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| db_err("list releases", e))?;
+                let mut page = $crate::imp::finish_page(page, items, |r| r.id.clone());
+                // The files of the whole page in one query: ids between the first and last kept.
+                if let (Some(first), Some(last)) = (page.items.first(), page.items.last()) {
+                    let rows = sqlx::query(
+                        "SELECT release_id, path, version, change_type, checksum, statement FROM release_files \
+                         WHERE project = $1 AND release_id >= $2 AND release_id <= $3 ORDER BY release_id, position",
+                    )
+                    .bind(project)
+                    .bind(first.id.clone())
+                    .bind(last.id.clone())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("list releases", e))?;
+                    for row in &rows {
+                        let (release_id, file) = Self::release_file_row(row).map_err(|e| db_err("list releases", e))?;
+                        if let Some(release) = page.items.iter_mut().find(|r| r.id == release_id) {
+                            release.files.push(file);
+                        }
+                    }
+                }
+                Ok(page)
+            }
+
+            // ---- rollouts ----
+
+            async fn create_rollout(
+                &self,
+                project: &str,
+                release_id: &str,
+                stages: &[(String, Vec<$crate::DatabaseRef>)],
+            ) -> Result<i64, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                $crate::imp::check_stages(stages)?;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("create rollout", e))?;
+                sqlx::query("SELECT 1 FROM releases WHERE project = $1 AND id = $2")
+                    .bind(project)
+                    .bind(release_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("create rollout", e))?
+                    .ok_or_else(|| $crate::imp::not_found("release", release_id))?;
+                let inserted = sqlx::query(
+                    "INSERT INTO rollouts (project, release_id) VALUES ($1, $2) \
+                     ON CONFLICT (project, release_id) DO NOTHING RETURNING id",
+                )
+                .bind(project)
+                .bind(release_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_err("create rollout", e))?;
+                let Some(row) = inserted else {
+                    // Idempotent: the rollout of this release exists already.
+                    let row = sqlx::query("SELECT id FROM rollouts WHERE project = $1 AND release_id = $2")
+                        .bind(project)
+                        .bind(release_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("create rollout", e))?;
+                    tx.commit().await.map_err(|e| db_err("create rollout", e))?;
+                    return row.try_get("id").map_err(|e| db_err("create rollout", e));
+                };
+                let id: i64 = row.try_get("id").map_err(|e| db_err("create rollout", e))?;
+                for (position, (stage_id, databases)) in stages.iter().enumerate() {
+                    let position = $crate::imp::to_i64(position);
+                    sqlx::query("INSERT INTO rollout_stages (rollout, position, stage_id) VALUES ($1, $2, $3)")
+                        .bind(id)
+                        .bind(position)
+                        .bind(stage_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("create rollout", e))?;
+                    for db in databases {
+                        sqlx::query("SELECT 1 FROM databases WHERE instance = $1 AND name = $2")
+                            .bind(&db.instance)
+                            .bind(&db.name)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(|e| db_err("create rollout", e))?
+                            .ok_or_else(|| $crate::imp::not_found("database", db.to_string()))?;
+                        sqlx::query(
+                            "INSERT INTO tasks (rollout, stage_position, instance, name, status) VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(id)
+                        .bind(position)
+                        .bind(&db.instance)
+                        .bind(&db.name)
+                        .bind($crate::status::NOT_STARTED)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("create rollout", e))?;
+                    }
+                }
+                tx.commit().await.map_err(|e| db_err("create rollout", e))?;
+                Ok(id)
+            }
+
+            async fn get_rollout(&self, id: i64) -> Result<$crate::Rollout, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let row = sqlx::query("SELECT id, project, release_id FROM rollouts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_err("get rollout", e))?
+                    .ok_or_else(|| $crate::imp::not_found("rollout", id.to_string()))?;
+                let mut rollout = $crate::Rollout {
+                    id,
+                    project: row.try_get("project").map_err(|e| db_err("get rollout", e))?,
+                    release: row.try_get("release_id").map_err(|e| db_err("get rollout", e))?,
+                    stages: Vec::new(),
+                };
+                let stage_rows = sqlx::query("SELECT position, stage_id FROM rollout_stages WHERE rollout = $1 ORDER BY position")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("get rollout", e))?;
+                let mut positions = Vec::with_capacity(stage_rows.len());
+                for row in &stage_rows {
+                    positions.push(row.try_get::<i64, _>("position").map_err(|e| db_err("get rollout", e))?);
+                    rollout.stages.push($crate::Stage {
+                        id: row.try_get("stage_id").map_err(|e| db_err("get rollout", e))?,
+                        tasks: Vec::new(),
+                    });
+                }
+                let task_rows = sqlx::query(
+                    "SELECT id, stage_position, instance, name, status FROM tasks WHERE rollout = $1 ORDER BY stage_position, id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("get rollout", e))?;
+                for row in &task_rows {
+                    let position: i64 = row.try_get("stage_position").map_err(|e| db_err("get rollout", e))?;
+                    let task = $crate::Task {
+                        id: row.try_get("id").map_err(|e| db_err("get rollout", e))?,
+                        database: $crate::DatabaseRef {
+                            instance: row.try_get("instance").map_err(|e| db_err("get rollout", e))?,
+                            name: row.try_get("name").map_err(|e| db_err("get rollout", e))?,
+                        },
+                        status: row.try_get("status").map_err(|e| db_err("get rollout", e))?,
+                    };
+                    if let Some(i) = positions.iter().position(|p| *p == position) {
+                        rollout.stages[i].tasks.push(task);
+                    }
+                }
+                Ok(rollout)
+            }
+
+            // ---- task runs ----
+
+            async fn enqueue_task_run(&self, task_id: i64) -> Result<i64, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("enqueue task run", e))?;
+                sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
+                    .bind(task_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("enqueue task run", e))?
+                    .ok_or_else(|| $crate::imp::not_found("task", task_id.to_string()))?;
+                let row = sqlx::query("INSERT INTO task_runs (task, status) VALUES ($1, $2) RETURNING id")
+                    .bind(task_id)
+                    .bind($crate::status::AVAILABLE)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| $crate::imp::write_err("enqueue task run", "active run of task", &task_id.to_string(), e))?;
+                let run_id: i64 = row.try_get("id").map_err(|e| db_err("enqueue task run", e))?;
+                sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
+                    .bind(task_id)
+                    .bind($crate::status::PENDING)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("enqueue task run", e))?;
+                tx.commit().await.map_err(|e| db_err("enqueue task run", e))?;
+                Ok(run_id)
+            }
+
+            async fn claim_task_run(
+                &self,
+                worker_id: &str,
+                lease: std::time::Duration,
+                now: i64,
+            ) -> Result<Option<$crate::ClaimedRun>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let expires = now.saturating_add($crate::imp::lease_secs(lease));
+                let mut tx = self.begin_write().await.map_err(|e| db_err("claim task run", e))?;
+                let claimed = sqlx::query(Self::CLAIM_SQL)
+                    .bind(worker_id)
+                    .bind(now)
+                    .bind(expires)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("claim task run", e))?;
+                let Some(row) = claimed else {
+                    tx.commit().await.map_err(|e| db_err("claim task run", e))?;
+                    return Ok(None);
+                };
+                let run_id: i64 = row.try_get("id").map_err(|e| db_err("claim task run", e))?;
+                let task_id: i64 = row.try_get("task").map_err(|e| db_err("claim task run", e))?;
+                let attempt: i64 = row.try_get("attempts").map_err(|e| db_err("claim task run", e))?;
+                let lease_expires_at: i64 = row.try_get("lease_expires_at").map_err(|e| db_err("claim task run", e))?;
+                sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
+                    .bind(task_id)
+                    .bind($crate::status::RUNNING)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("claim task run", e))?;
+                let row = sqlx::query(
+                    "SELECT t.rollout, t.instance, t.name, r.project, r.release_id FROM tasks t \
+                     JOIN rollouts r ON r.id = t.rollout WHERE t.id = $1",
+                )
+                .bind(task_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| db_err("claim task run", e))?;
+                let run = $crate::ClaimedRun {
+                    run_id,
+                    task_id,
+                    rollout_id: row.try_get("rollout").map_err(|e| db_err("claim task run", e))?,
+                    project: row.try_get("project").map_err(|e| db_err("claim task run", e))?,
+                    release: row.try_get("release_id").map_err(|e| db_err("claim task run", e))?,
+                    database: $crate::DatabaseRef {
+                        instance: row.try_get("instance").map_err(|e| db_err("claim task run", e))?,
+                        name: row.try_get("name").map_err(|e| db_err("claim task run", e))?,
+                    },
+                    attempt,
+                    lease_expires_at,
+                };
+                tx.commit().await.map_err(|e| db_err("claim task run", e))?;
+                Ok(Some(run))
+            }
+
+            async fn heartbeat(
+                &self,
+                run_id: i64,
+                worker_id: &str,
+                lease: std::time::Duration,
+                now: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE task_runs SET lease_expires_at = $4 \
+                     WHERE id = $1 AND worker = $2 AND status = 'RUNNING' AND lease_expires_at >= $3",
+                )
+                .bind(run_id)
+                .bind(worker_id)
+                .bind(now)
+                .bind(now.saturating_add($crate::imp::lease_secs(lease)))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::db_err("heartbeat task run", e))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish_task_run(
+                &self,
+                run_id: i64,
+                worker_id: &str,
+                outcome: $crate::RunOutcome,
+                error: Option<&str>,
+            ) -> Result<(), $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("finish task run", e))?;
+                let row = sqlx::query(
+                    "UPDATE task_runs SET status = $3, error = $4, lease_expires_at = NULL \
+                     WHERE id = $1 AND worker = $2 AND status = 'RUNNING' RETURNING task",
+                )
+                .bind(run_id)
+                .bind(worker_id)
+                .bind(outcome.as_str())
+                .bind(error)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| db_err("finish task run", e))?;
+                let Some(row) = row else {
+                    let exists = sqlx::query("SELECT 1 FROM task_runs WHERE id = $1")
+                        .bind(run_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("finish task run", e))?;
+                    return Err(match exists {
+                        None => $crate::imp::not_found("task run", run_id.to_string()),
+                        Some(_) => $crate::StoreError::Conflict {
+                            kind: "lease of task run",
+                            name: run_id.to_string(),
+                        },
+                    });
+                };
+                let task_id: i64 = row.try_get("task").map_err(|e| db_err("finish task run", e))?;
+                sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
+                    .bind(task_id)
+                    .bind(outcome.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("finish task run", e))?;
+                tx.commit().await.map_err(|e| db_err("finish task run", e))
+            }
+
+            async fn get_task_run(&self, run_id: i64) -> Result<$crate::TaskRun, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let row = sqlx::query(
+                    "SELECT id, task, status, worker, lease_expires_at, attempts, error FROM task_runs WHERE id = $1",
+                )
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("get task run", e))?
+                .ok_or_else(|| $crate::imp::not_found("task run", run_id.to_string()))?;
+                let run = (|| -> Result<$crate::TaskRun, sqlx::Error> {
+                    Ok($crate::TaskRun {
+                        id: row.try_get("id")?,
+                        task_id: row.try_get("task")?,
+                        status: row.try_get("status")?,
+                        worker: row.try_get("worker")?,
+                        lease_expires_at: row.try_get("lease_expires_at")?,
+                        attempts: row.try_get("attempts")?,
+                        error: row.try_get("error")?,
+                    })
+                })();
+                run.map_err(|e| db_err("get task run", e))
+            }
+
+            async fn append_task_log(&self, run_id: i64, entry_json: &str) -> Result<$crate::TaskLogEntry, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(entry_json) {
+                    return Err($crate::StoreError::Invalid {
+                        kind: "log entry of task run",
+                        name: run_id.to_string(),
+                        message: format!("not JSON: {e}"),
+                    });
+                }
+                self.get_task_run(run_id).await?;
+                let row = sqlx::query("INSERT INTO task_run_logs (run, entry_json) VALUES ($1, $2) RETURNING id")
+                    .bind(run_id)
+                    .bind(entry_json)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| db_err("append task log", e))?;
+                Ok($crate::TaskLogEntry {
+                    id: row.try_get("id").map_err(|e| db_err("append task log", e))?,
+                    entry_json: entry_json.to_string(),
+                })
+            }
+
+            async fn list_task_log(&self, run_id: i64) -> Result<Vec<$crate::TaskLogEntry>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                self.get_task_run(run_id).await?;
+                let rows = sqlx::query("SELECT id, entry_json FROM task_run_logs WHERE run = $1 ORDER BY id")
+                    .bind(run_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("list task log", e))?;
+                rows.iter()
+                    .map(|row| Ok($crate::TaskLogEntry { id: row.try_get("id")?, entry_json: row.try_get("entry_json")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(|e| db_err("list task log", e))
             }
         }
     };

@@ -230,6 +230,125 @@ pub struct AuditEntry {
     pub at: i64,
 }
 
+/// One file of a release. `checksum` addresses its content; `statement` is the SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFile {
+    pub path: String,
+    pub version: String,
+    /// e.g. `DDL`, `DML`.
+    pub change_type: String,
+    pub checksum: String,
+    pub statement: String,
+}
+
+/// Where a release came from in version control.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vcs {
+    pub commit_sha: String,
+    pub commit_url: String,
+    pub merge_request_url: String,
+    pub author: String,
+}
+
+/// An immutable release: `projects/{project}/releases/{id}`; files in the
+/// order they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub project: String,
+    pub id: String,
+    pub files: Vec<ReleaseFile>,
+    pub vcs: Vcs,
+}
+
+/// Status names of tasks and task runs, as `rollgate_rollout::TaskStatus` and
+/// `TaskRunStatus` serialize them.
+pub mod status {
+    pub const NOT_STARTED: &str = "NOT_STARTED";
+    pub const PENDING: &str = "PENDING";
+    pub const AVAILABLE: &str = "AVAILABLE";
+    pub const RUNNING: &str = "RUNNING";
+    pub const DONE: &str = "DONE";
+    pub const FAILED: &str = "FAILED";
+    pub const CANCELED: &str = "CANCELED";
+    pub const SKIPPED: &str = "SKIPPED";
+}
+
+/// A rollout of one release in one project, with its stages in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollout {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub stages: Vec<Stage>,
+}
+
+/// A stage (usually an environment id) and its tasks, one per database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub id: String,
+    pub tasks: Vec<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: i64,
+    pub database: DatabaseRef,
+    /// One of [`status`]: `NOT_STARTED`, `PENDING` (a run is queued),
+    /// `RUNNING`, `DONE`, `FAILED`, ….
+    pub status: String,
+}
+
+/// A task run a worker claimed; it holds the lease until `lease_expires_at`
+/// (Unix seconds) unless it heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedRun {
+    pub run_id: i64,
+    pub task_id: i64,
+    pub rollout_id: i64,
+    pub project: String,
+    pub release: String,
+    pub database: DatabaseRef,
+    /// 1 for the first claim, 2 when re-claimed after a lost lease, ….
+    pub attempt: i64,
+    pub lease_expires_at: i64,
+}
+
+/// How a task run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Done,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Done => status::DONE,
+            RunOutcome::Failed => status::FAILED,
+        }
+    }
+}
+
+/// A task run as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRun {
+    pub id: i64,
+    pub task_id: i64,
+    /// One of [`status`]: `AVAILABLE`, `RUNNING`, `DONE`, `FAILED`.
+    pub status: String,
+    pub worker: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
+/// One entry of a task run's log; `id` increases with every append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLogEntry {
+    pub id: i64,
+    pub entry_json: String,
+}
+
 /// Which implementation a metadata URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -425,4 +544,91 @@ pub trait Store: Send + Sync {
         &self,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<AuditEntry>, StoreError>> + Send;
+
+    // Releases.
+    /// Creates an immutable release. Conflict when `release_id` already
+    /// exists in the project (whatever its content); NotFound without the project.
+    fn create_release(
+        &self,
+        project: &str,
+        release_id: &str,
+        files: &[ReleaseFile],
+        vcs: &Vcs,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_release(
+        &self,
+        project: &str,
+        release_id: &str,
+    ) -> impl Future<Output = Result<Release, StoreError>> + Send;
+    /// Ordered by release id.
+    fn list_releases(
+        &self,
+        project: &str,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Release>, StoreError>> + Send;
+
+    // Rollouts.
+    /// Creates the rollout of a release with `stages` (stage id, databases),
+    /// in order, one `NOT_STARTED` task per database; idempotent per
+    /// `(project, release)`: a second call returns the existing rollout's id
+    /// and ignores `stages`. NotFound without the release or a database;
+    /// Invalid on a repeated stage or database.
+    fn create_rollout(
+        &self,
+        project: &str,
+        release_id: &str,
+        stages: &[(String, Vec<DatabaseRef>)],
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    fn get_rollout(&self, id: i64) -> impl Future<Output = Result<Rollout, StoreError>> + Send;
+
+    // Task runs (the work queue).
+    /// Queues a run (`AVAILABLE`) of a task and marks the task `PENDING`.
+    /// Conflict while the task has a run `AVAILABLE` or `RUNNING`.
+    fn enqueue_task_run(
+        &self,
+        task_id: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Claims the oldest run that is `AVAILABLE` or `RUNNING` with a lease
+    /// expired at `now` (its worker died); marks it and its task `RUNNING`,
+    /// leased to `worker_id` until `now + lease`. `None` when nothing is claimable.
+    /// Each run is handed to one claimer at a time, across store handles.
+    fn claim_task_run(
+        &self,
+        worker_id: &str,
+        lease: std::time::Duration,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<ClaimedRun>, StoreError>> + Send;
+    /// Extends the lease to `now + lease`. False when the lease is lost: the
+    /// run is not `RUNNING` for `worker_id`, or its lease expired before `now`
+    /// (another worker may claim it at any moment; stop working on it).
+    fn heartbeat(
+        &self,
+        run_id: i64,
+        worker_id: &str,
+        lease: std::time::Duration,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Ends a run held by `worker_id` and gives its task the same status.
+    /// Conflict when `worker_id` no longer holds the run (it was re-claimed
+    /// or already finished); NotFound when absent.
+    fn finish_task_run(
+        &self,
+        run_id: i64,
+        worker_id: &str,
+        outcome: RunOutcome,
+        error: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_task_run(&self, run_id: i64)
+    -> impl Future<Output = Result<TaskRun, StoreError>> + Send;
+    /// Appends a JSON entry (Invalid unless it parses as JSON).
+    fn append_task_log(
+        &self,
+        run_id: i64,
+        entry_json: &str,
+    ) -> impl Future<Output = Result<TaskLogEntry, StoreError>> + Send;
+    /// Oldest first.
+    fn list_task_log(
+        &self,
+        run_id: i64,
+    ) -> impl Future<Output = Result<Vec<TaskLogEntry>, StoreError>> + Send;
 }

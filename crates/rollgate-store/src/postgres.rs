@@ -8,11 +8,18 @@ use crate::StoreError;
 use crate::imp::db_err;
 
 /// Migrations of `migrations/postgres`, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "releases_rollouts_queue",
+        include_str!("../migrations/postgres/0002_releases_rollouts_queue.sql"),
+    ),
+];
 
 /// Advisory lock key held while migrating ("rollgate" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x726f_6c6c_6761_7465;
@@ -38,6 +45,21 @@ impl PostgresStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Claims the oldest claimable run; `FOR UPDATE SKIP LOCKED` lets
+    /// concurrent claimers (other replicas) pass over a row another one is
+    /// claiming instead of waiting for it or claiming it twice.
+    /// `$1` worker, `$2` now, `$3` new lease expiry.
+    const CLAIM_SQL: &'static str = "UPDATE task_runs \
+         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM task_runs \
+                     WHERE status = 'AVAILABLE' OR (status = 'RUNNING' AND lease_expires_at < $2) \
+                     ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) \
+         RETURNING id, task, attempts, lease_expires_at";
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }
 

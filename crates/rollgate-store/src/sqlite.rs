@@ -13,11 +13,18 @@ use crate::StoreError;
 use crate::imp::db_err;
 
 /// Migrations of `migrations/sqlite`, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "releases_rollouts_queue",
+        include_str!("../migrations/sqlite/0002_releases_rollouts_queue.sql"),
+    ),
+];
 
 /// [`crate::Store`] on an embedded SQLite file.
 #[derive(Debug, Clone)]
@@ -49,6 +56,23 @@ impl SqliteStore {
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Claims the oldest claimable run. SQLite has no row locks: the claim
+    /// runs inside `BEGIN IMMEDIATE` (see [`Self::begin_write`]), which makes
+    /// this connection the single writer until it commits.
+    /// `$1` worker, `$2` now, `$3` new lease expiry.
+    const CLAIM_SQL: &'static str = "UPDATE task_runs \
+         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM task_runs \
+                     WHERE status = 'AVAILABLE' OR (status = 'RUNNING' AND lease_expires_at < $2) \
+                     ORDER BY id LIMIT 1) \
+         RETURNING id, task, attempts, lease_expires_at";
+
+    /// A write transaction that takes SQLite's write lock up front, so two
+    /// writers never deadlock upgrading a read lock (they queue on the busy timeout).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 }
 

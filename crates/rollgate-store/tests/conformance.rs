@@ -3,9 +3,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use std::time::Duration;
+
 use rollgate_store::{
     Backend, Database, DatabaseRef, Environment, Instance, NewAuditEntry, PageRequest,
-    PostgresStore, Project, ServiceAccount, Session, SqliteStore, Store, StoreError, User,
+    PostgresStore, Project, ReleaseFile, Rollout, RunOutcome, ServiceAccount, Session, SqliteStore,
+    Store, StoreError, User, Vcs, status,
 };
 use sqlx::Connection as _;
 
@@ -630,5 +633,472 @@ impl Drop for PgTestDb {
             });
         })
         .join();
+    }
+}
+
+// ---- releases, rollouts and the task run queue ----
+
+fn file(version: &str) -> ReleaseFile {
+    ReleaseFile {
+        path: format!("migrations/{version}_change.sql"),
+        version: version.into(),
+        change_type: "DDL".into(),
+        checksum: format!("sha256:{version}"),
+        statement: format!("CREATE TABLE t{version} (id INT);"),
+    }
+}
+
+fn vcs() -> Vcs {
+    Vcs {
+        commit_sha: "abc123".into(),
+        commit_url: "https://git.example/c/abc123".into(),
+        merge_request_url: "https://git.example/mr/7".into(),
+        author: "ada@example.com".into(),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// Project `shop` with `n` databases in environments test/prod, one release,
+/// and a rollout whose stages hold them; returns (rollout id, task ids).
+async fn setup_rollout<S: Store>(store: &S, n: usize) -> (i64, Vec<i64>) {
+    store.create_environment(&env("test", 1)).await.unwrap();
+    store.create_environment(&env("prod", 2)).await.unwrap();
+    store.create_instance(&instance("main")).await.unwrap();
+    store
+        .create_project(&Project {
+            id: "shop".into(),
+            title: "The Shop".into(),
+        })
+        .await
+        .unwrap();
+    let mut test_dbs = Vec::new();
+    let mut prod_dbs = Vec::new();
+    for i in 0..n {
+        let environment = if i % 2 == 0 { "test" } else { "prod" };
+        let name = format!("db{i:03}");
+        store
+            .create_database(&Database {
+                instance: "main".into(),
+                name: name.clone(),
+                environment: environment.into(),
+            })
+            .await
+            .unwrap();
+        let db = DatabaseRef::new("main", name);
+        if i % 2 == 0 {
+            test_dbs.push(db);
+        } else {
+            prod_dbs.push(db);
+        }
+    }
+    store
+        .create_release(
+            "shop",
+            "release_20260101-RC1",
+            &[file("0001"), file("0002")],
+            &vcs(),
+        )
+        .await
+        .unwrap();
+    let stages = vec![
+        ("test".to_string(), test_dbs),
+        ("prod".to_string(), prod_dbs),
+    ];
+    let id = store
+        .create_rollout("shop", "release_20260101-RC1", &stages)
+        .await
+        .unwrap();
+    let rollout = store.get_rollout(id).await.unwrap();
+    let tasks = rollout
+        .stages
+        .iter()
+        .flat_map(|s| s.tasks.iter().map(|t| t.id))
+        .collect();
+    (id, tasks)
+}
+
+async fn queue_conformance<S: Store>(store: S) {
+    let (rollout_id, tasks) = setup_rollout(&store, 3).await;
+
+    // Releases are immutable and read back whole.
+    let release = store
+        .get_release("shop", "release_20260101-RC1")
+        .await
+        .unwrap();
+    assert_eq!(release.files, vec![file("0001"), file("0002")]);
+    assert_eq!(release.vcs, vcs());
+    expect_conflict(
+        store
+            .create_release("shop", "release_20260101-RC1", &[file("0009")], &vcs())
+            .await,
+        "release",
+        "release_20260101-RC1",
+    );
+    assert_eq!(
+        store
+            .get_release("shop", "release_20260101-RC1")
+            .await
+            .unwrap(),
+        release
+    );
+    expect_not_found(store.get_release("shop", "nope").await, "release", "nope");
+    expect_not_found(
+        store.create_release("ghost", "r1", &[], &vcs()).await,
+        "project",
+        "ghost",
+    );
+    for i in 2..=4 {
+        store
+            .create_release(
+                "shop",
+                &format!("release_20260101-RC{i}"),
+                &[file(&format!("000{i}"))],
+                &vcs(),
+            )
+            .await
+            .unwrap();
+    }
+    let (ids, pages) =
+        page_all!(store, list_releases, "shop"; 3, |r| (r.id.clone(), r.files.len()));
+    assert_eq!(pages, 2);
+    assert_eq!(
+        ids,
+        [
+            ("release_20260101-RC1".to_string(), 2),
+            ("release_20260101-RC2".to_string(), 1),
+            ("release_20260101-RC3".to_string(), 1),
+            ("release_20260101-RC4".to_string(), 1),
+        ]
+    );
+
+    // Rollouts: stages in order, one NOT_STARTED task per database; idempotent.
+    let rollout = store.get_rollout(rollout_id).await.unwrap();
+    assert_eq!(rollout.project, "shop");
+    assert_eq!(rollout.release, "release_20260101-RC1");
+    assert_eq!(
+        rollout
+            .stages
+            .iter()
+            .map(|s| (s.id.as_str(), s.tasks.len()))
+            .collect::<Vec<_>>(),
+        [("test", 2), ("prod", 1)]
+    );
+    assert_eq!(
+        rollout.stages[1].tasks[0].database,
+        DatabaseRef::new("main", "db001")
+    );
+    assert!(
+        rollout
+            .stages
+            .iter()
+            .flat_map(|s| &s.tasks)
+            .all(|t| t.status == status::NOT_STARTED)
+    );
+    let again = store
+        .create_rollout("shop", "release_20260101-RC1", &[("other".into(), vec![])])
+        .await
+        .unwrap();
+    assert_eq!(again, rollout_id);
+    assert_eq!(store.get_rollout(rollout_id).await.unwrap(), rollout);
+    expect_not_found(
+        store.create_rollout("shop", "nope", &[]).await,
+        "release",
+        "nope",
+    );
+    expect_not_found(
+        store
+            .create_rollout(
+                "shop",
+                "release_20260101-RC2",
+                &[("test".into(), vec![DatabaseRef::new("main", "zzz")])],
+            )
+            .await,
+        "database",
+        "instances/main/databases/zzz",
+    );
+    assert!(matches!(
+        store
+            .create_rollout(
+                "shop",
+                "release_20260101-RC2",
+                &[("test".into(), vec![]), ("test".into(), vec![])]
+            )
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    expect_not_found(store.get_rollout(9999).await, "rollout", "9999");
+
+    // Claim hands each available run out once.
+    let mut runs = Vec::new();
+    for &task in &tasks {
+        runs.push(store.enqueue_task_run(task).await.unwrap());
+    }
+    expect_conflict(
+        store.enqueue_task_run(tasks[0]).await,
+        "active run of task",
+        &tasks[0].to_string(),
+    );
+    expect_not_found(store.enqueue_task_run(9999).await, "task", "9999");
+    let status_of = |rollout: &Rollout, task: i64| {
+        rollout
+            .stages
+            .iter()
+            .flat_map(|s| &s.tasks)
+            .find(|t| t.id == task)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(
+        status_of(&store.get_rollout(rollout_id).await.unwrap(), tasks[0]),
+        status::PENDING
+    );
+    let first = store
+        .claim_task_run("w1", LEASE, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.run_id, runs[0]);
+    assert_eq!(first.task_id, tasks[0]);
+    assert_eq!(first.rollout_id, rollout_id);
+    assert_eq!(first.release, "release_20260101-RC1");
+    assert_eq!(first.database, DatabaseRef::new("main", "db000"));
+    assert_eq!((first.attempt, first.lease_expires_at), (1, 130));
+    assert_eq!(
+        status_of(&store.get_rollout(rollout_id).await.unwrap(), tasks[0]),
+        status::RUNNING
+    );
+    let second = store
+        .claim_task_run("w2", LEASE, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let third = store
+        .claim_task_run("w2", LEASE, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.run_id, third.run_id), (runs[1], runs[2]));
+    // All leases are live: nothing to claim.
+    assert_eq!(store.claim_task_run("w3", LEASE, 120).await.unwrap(), None);
+    assert_eq!(store.claim_task_run("w3", LEASE, 130).await.unwrap(), None);
+
+    // Heartbeat keeps a lease; after expiry another worker takes the run over.
+    assert!(
+        store
+            .heartbeat(second.run_id, "w2", LEASE, 125)
+            .await
+            .unwrap()
+    ); // now until 155
+    assert!(
+        !store
+            .heartbeat(second.run_id, "w1", LEASE, 125)
+            .await
+            .unwrap()
+    );
+    let taken = store
+        .claim_task_run("w3", LEASE, 131)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.run_id, first.run_id);
+    assert_eq!((taken.attempt, taken.lease_expires_at), (2, 161));
+    // Run 3's lease (until 130) also expired: w3 gets it; run 2 is still w2's.
+    let also = store
+        .claim_task_run("w3", LEASE, 131)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(also.run_id, third.run_id);
+    assert_eq!(store.claim_task_run("w4", LEASE, 131).await.unwrap(), None);
+    assert!(
+        !store
+            .heartbeat(first.run_id, "w1", LEASE, 131)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .heartbeat(first.run_id, "w3", LEASE, 140)
+            .await
+            .unwrap()
+    );
+    let run = store.get_task_run(first.run_id).await.unwrap();
+    assert_eq!(
+        (
+            run.status.as_str(),
+            run.worker.as_deref(),
+            run.lease_expires_at,
+            run.attempts
+        ),
+        ("RUNNING", Some("w3"), Some(170), 2)
+    );
+
+    // Finishing: only the lease holder; sets the task status.
+    expect_conflict(
+        store
+            .finish_task_run(first.run_id, "w1", RunOutcome::Done, None)
+            .await,
+        "lease of task run",
+        &first.run_id.to_string(),
+    );
+    store
+        .finish_task_run(first.run_id, "w3", RunOutcome::Done, None)
+        .await
+        .unwrap();
+    store
+        .finish_task_run(
+            second.run_id,
+            "w2",
+            RunOutcome::Failed,
+            Some("ERROR: relation \"t\" already exists (0001_change.sql:1)"),
+        )
+        .await
+        .unwrap();
+    expect_conflict(
+        store
+            .finish_task_run(first.run_id, "w3", RunOutcome::Failed, None)
+            .await,
+        "lease of task run",
+        &first.run_id.to_string(),
+    );
+    expect_not_found(
+        store
+            .finish_task_run(9999, "w3", RunOutcome::Done, None)
+            .await,
+        "task run",
+        "9999",
+    );
+    assert!(
+        !store
+            .heartbeat(first.run_id, "w3", LEASE, 141)
+            .await
+            .unwrap()
+    );
+    let rollout = store.get_rollout(rollout_id).await.unwrap();
+    assert_eq!(status_of(&rollout, tasks[0]), status::DONE);
+    assert_eq!(status_of(&rollout, tasks[1]), status::FAILED);
+    assert_eq!(status_of(&rollout, tasks[2]), status::RUNNING);
+    let failed = store.get_task_run(second.run_id).await.unwrap();
+    assert_eq!(failed.status, "FAILED");
+    assert!(failed.error.unwrap().contains("already exists"));
+    // Finished runs are never claimed again, even long after.
+    assert_eq!(
+        store
+            .claim_task_run("w4", LEASE, 10_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id,
+        third.run_id
+    );
+    assert_eq!(
+        store.claim_task_run("w5", LEASE, 10_000).await.unwrap(),
+        None
+    );
+    // A failed task may be retried with a new run.
+    let retry = store.enqueue_task_run(tasks[1]).await.unwrap();
+    assert_eq!(
+        store
+            .claim_task_run("w5", LEASE, 10_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id,
+        retry
+    );
+
+    // Task log: JSON entries, in append order.
+    let a = store
+        .append_task_log(
+            first.run_id,
+            r#"{"file":"0001_change.sql","event":"start"}"#,
+        )
+        .await
+        .unwrap();
+    let b = store
+        .append_task_log(
+            first.run_id,
+            r#"{"file":"0001_change.sql","event":"end","rows":0}"#,
+        )
+        .await
+        .unwrap();
+    assert!(a.id < b.id);
+    assert_eq!(store.list_task_log(first.run_id).await.unwrap(), vec![a, b]);
+    assert_eq!(store.list_task_log(second.run_id).await.unwrap(), vec![]);
+    assert!(matches!(
+        store.append_task_log(first.run_id, "not json").await,
+        Err(StoreError::Invalid { .. })
+    ));
+    expect_not_found(store.append_task_log(9999, "{}").await, "task run", "9999");
+    expect_not_found(store.list_task_log(9999).await, "task run", "9999");
+}
+
+/// `stores` (separate handles on one store) claim concurrently until the
+/// queue is empty; every run must be claimed exactly once.
+async fn concurrent_claims<S: Store + Clone + 'static>(stores: Vec<S>, runs: usize) {
+    let (_, tasks) = setup_rollout(&stores[0], runs).await;
+    let mut expected = Vec::new();
+    for &task in &tasks {
+        expected.push(stores[0].enqueue_task_run(task).await.unwrap());
+    }
+    let mut handles = Vec::new();
+    for (i, store) in stores.into_iter().enumerate() {
+        handles.push(tokio::spawn(async move {
+            let worker = format!("worker-{i}");
+            let mut mine = Vec::new();
+            while let Some(run) = store.claim_task_run(&worker, LEASE, 1_000).await.unwrap() {
+                mine.push(run.run_id);
+                tokio::task::yield_now().await;
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for handle in handles {
+        claimed.extend(handle.await.unwrap());
+    }
+    claimed.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(claimed, expected, "every run claimed exactly once");
+}
+
+#[tokio::test]
+async fn sqlite_releases_and_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    queue_conformance(SqliteStore::open(dir.path().join("meta.db")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_releases_and_queue() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    queue_conformance(store.clone()).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(SqliteStore::open(&path).await.unwrap());
+    }
+    concurrent_claims(stores, 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn postgres_concurrent_claims() {
+    let db = PgTestDb::create().await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(PostgresStore::connect(&db.url).await.unwrap());
+    }
+    let handles = stores.clone();
+    concurrent_claims(stores, 50).await;
+    for store in handles {
+        store.close().await;
     }
 }
