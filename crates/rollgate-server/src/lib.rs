@@ -9,8 +9,9 @@
 //! one process; everything durable goes through `Store`, so replicas on one
 //! PostgreSQL store agree on everything but those three.
 //!
-//! What it is not (yet): releases, plans and rollouts, and the workers that
-//! execute them. HTTP handlers never connect to target databases.
+//! [`worker`] executes queued task runs against target databases; HTTP
+//! handlers never connect to target databases. What it is not (yet): the
+//! release, plan and rollout endpoints.
 
 use std::fmt;
 use std::future::Future;
@@ -37,6 +38,7 @@ mod metrics;
 mod ratelimit;
 mod store;
 mod time;
+pub mod worker;
 
 pub use api::SESSION_SECONDS;
 pub use error::AppError;

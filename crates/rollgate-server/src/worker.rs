@@ -1,0 +1,464 @@
+//! Workers: claim task runs from the metadata store and apply a release's
+//! pending files to the task's database through the engine library.
+//!
+//! One run: claim → rollout, release, database and instance from the store →
+//! decrypt the instance URL envelope (AAD [`instance_url_aad`]) → connect →
+//! take the migration lock ([`LOCK_TIMEOUT`]) → read the target's history →
+//! plan (`rollgate_migration::plan`, as `rollgate migrate` does) → apply each
+//! pending file, heartbeating between files → finish `DONE` or `FAILED`.
+//!
+//! The target's own history decides what is pending, so a run re-claimed
+//! after its worker died resumes safely. The task log gets one JSON entry
+//! per event (`run_started`, `file_started`, `statement`, `lock_retry`,
+//! `file_finished`, `file_failed`, `run_finished`); see [`run_one`].
+//!
+//! Secrets: the decrypted URL lives only in a [`TargetUrl`] and is never
+//! logged; engine errors name the redacted target only.
+
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use rollgate_engine::any::AnyEngine;
+use rollgate_engine::{
+    ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HistoryRecord, Progress, RecordKind,
+    RecordStatus, StatementText, TargetUrl,
+};
+use rollgate_migration::{
+    AppliedKind, AppliedRecord, AppliedStatus, MigrationFile, PlanOptions, Version,
+};
+use rollgate_sql::split::{SplitDialect, split};
+use rollgate_store::{ClaimedRun, RunOutcome, StoreError};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::store::store_call;
+use crate::time::now_unix;
+
+/// How long a worker waits for a target's migration lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lease [`worker_loop`] claims runs with; it heartbeats between files.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// Shortest and longest wait of [`worker_loop`] between empty polls.
+const IDLE_MIN: Duration = Duration::from_millis(200);
+const IDLE_MAX: Duration = Duration::from_secs(5);
+
+/// The associated data an instance's URL envelope is encrypted with:
+/// `instances/{id}:url`, binding the ciphertext to its instance row (see
+/// `rollgate_auth::crypto`). Whoever stores an instance must encrypt its
+/// connection URL with `key_ring.encrypt(url, &instance_url_aad(id))`.
+pub fn instance_url_aad(instance_id: &str) -> String {
+    format!("instances/{instance_id}:url")
+}
+
+/// Claims one task run and executes it to the end. `Ok(false)` when nothing
+/// was claimable; `Ok(true)` when a run was claimed, whether it ended `DONE`,
+/// `FAILED`, or was abandoned because its lease was lost (then another
+/// worker picks it up). A failing migration is a `FAILED` run, not an `Err`;
+/// `Err` means the metadata store itself failed.
+pub async fn run_one(state: &AppState, worker_id: &str, lease: Duration) -> anyhow::Result<bool> {
+    let store = state.store();
+    let claimed = store_call!(store, s => s.claim_task_run(worker_id, lease, now_unix()).await)
+        .context("cannot claim a task run")?;
+    let Some(run) = claimed else {
+        return Ok(false);
+    };
+    let mut ctx = RunContext {
+        state,
+        worker_id,
+        lease,
+        run: &run,
+    };
+    ctx.log(json!({
+        "event": "run_started",
+        "worker": worker_id,
+        "attempt": run.attempt,
+        "rollout": run.rollout_id,
+        "release": run.release,
+        "database": run.database.to_string(),
+        "at_ms": now_ms(),
+    }))
+    .await?;
+    let (outcome, error) = match ctx.execute().await {
+        Ok(Executed::Done { applied }) => {
+            ctx.log(json!({
+                "event": "run_finished",
+                "status": RunOutcome::Done.as_str(),
+                "files_applied": applied,
+                "at_ms": now_ms(),
+            }))
+            .await?;
+            (RunOutcome::Done, None)
+        }
+        Ok(Executed::LeaseLost) => {
+            tracing::warn!(
+                run = run.run_id,
+                worker_id,
+                "lease lost; abandoning the run"
+            );
+            return Ok(true);
+        }
+        Err(Failure::Store(error)) => return Err(error),
+        Err(Failure::Task(message)) => {
+            ctx.log(json!({
+                "event": "run_finished",
+                "status": RunOutcome::Failed.as_str(),
+                "error": message,
+                "at_ms": now_ms(),
+            }))
+            .await?;
+            (RunOutcome::Failed, Some(message))
+        }
+    };
+    match store_call!(store, s => s.finish_task_run(run.run_id, worker_id, outcome, error.as_deref()).await)
+    {
+        Ok(()) => Ok(true),
+        // Re-claimed by another worker after our lease expired: its run decides.
+        Err(StoreError::Conflict { .. }) => {
+            tracing::warn!(run = run.run_id, worker_id, "lease lost before finishing");
+            Ok(true)
+        }
+        Err(error) => Err(error).context("cannot finish the task run"),
+    }
+}
+
+/// Runs [`run_one`] until `shutdown` resolves, with [`DEFAULT_LEASE`];
+/// after a poll that found nothing (or a store error) it waits, doubling the
+/// wait from 200 ms up to 5 s, and polls again at once after a run.
+pub async fn worker_loop(
+    state: AppState,
+    worker_id: String,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    tokio::pin!(shutdown);
+    let mut idle = IDLE_MIN;
+    loop {
+        let wait = tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            result = run_one(&state, &worker_id, DEFAULT_LEASE) => match result {
+                Ok(true) => {
+                    idle = IDLE_MIN;
+                    continue;
+                }
+                Ok(false) => idle,
+                Err(error) => {
+                    tracing::warn!(worker_id, error = %format!("{error:#}"), "worker poll failed");
+                    idle
+                }
+            },
+        };
+        idle = (idle * 2).min(IDLE_MAX);
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+enum Executed {
+    Done { applied: usize },
+    LeaseLost,
+}
+
+enum Failure {
+    /// The metadata store failed: the run stays as it is (its lease expires).
+    Store(anyhow::Error),
+    /// The task failed: recorded as `FAILED` with this message.
+    Task(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        Failure::Store(error.into())
+    }
+}
+
+struct RunContext<'a> {
+    state: &'a AppState,
+    worker_id: &'a str,
+    lease: Duration,
+    run: &'a ClaimedRun,
+}
+
+impl RunContext<'_> {
+    async fn log(&self, entry: Value) -> anyhow::Result<()> {
+        let store = self.state.store();
+        let text = entry.to_string();
+        store_call!(store, s => s.append_task_log(self.run.run_id, &text).await)
+            .context("cannot append to the task log")?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self) -> Result<bool, Failure> {
+        let store = self.state.store();
+        Ok(
+            store_call!(store, s => s.heartbeat(self.run.run_id, self.worker_id, self.lease, now_unix()).await)?,
+        )
+    }
+
+    async fn execute(&mut self) -> Result<Executed, Failure> {
+        let store = self.state.store();
+        let run = self.run;
+        let release = store_call!(store, s => s.get_release(&run.project, &run.release).await)?;
+        let database = store_call!(store, s => s.get_database(&run.database).await)?;
+        let instance = store_call!(store, s => s.get_instance(&database.instance).await)?;
+        let url_text = self
+            .state
+            .key_ring()
+            .decrypt(&instance.url_envelope, &instance_url_aad(&instance.id))
+            .map_err(|e| {
+                Failure::Task(format!(
+                    "cannot decrypt the connection URL of instances/{}: {e}",
+                    instance.id
+                ))
+            })?;
+        let url = TargetUrl::parse(&url_text).map_err(|e| Failure::Task(e.to_string()))?;
+        drop(url_text);
+        let mut engine = AnyEngine::connect(&url, None)
+            .await
+            .map_err(|e| Failure::Task(e.to_string()))?;
+        engine
+            .lock(LOCK_TIMEOUT)
+            .await
+            .map_err(|e| Failure::Task(e.to_string()))?;
+        let result = self.apply_pending(&mut engine, &release).await;
+        if let Err(error) = engine.unlock().await {
+            tracing::warn!(run = run.run_id, %error, "cannot release the migration lock");
+        }
+        result
+    }
+
+    async fn apply_pending(
+        &mut self,
+        engine: &mut AnyEngine,
+        release: &rollgate_store::Release,
+    ) -> Result<Executed, Failure> {
+        let kind = engine.kind();
+        let history = engine
+            .history()
+            .await
+            .map_err(|e| Failure::Task(e.to_string()))?;
+        let files: Vec<MigrationFile> = release
+            .files
+            .iter()
+            .map(|f| MigrationFile::from_text(&f.path, &f.statement))
+            .collect();
+        let records = applied_records(&history);
+        let texts = |file: &MigrationFile| {
+            statements(kind, file)
+                .into_iter()
+                .map(|s| s.text)
+                .collect::<Vec<_>>()
+        };
+        let plan = rollgate_migration::plan(&files, &records, &texts, &PlanOptions::default())
+            .map_err(|errors| {
+                Failure::Task(
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        let options = ApplyOptions {
+            release_id: Some(release.id.clone()),
+            task_id: Some(self.run.task_id.to_string()),
+            ..ApplyOptions::default()
+        };
+        let mut applied = 0;
+        for step in &plan.steps {
+            if !self.heartbeat().await? {
+                return Ok(Executed::LeaseLost);
+            }
+            let Some(file) = files.get(step.file_index) else {
+                continue;
+            };
+            let apply = apply_file(kind, file, step.resume_from);
+            self.log(json!({
+                "event": "file_started",
+                "file": apply.file_name,
+                "version": apply.version,
+                "statements": apply.statements.len(),
+                "resume_from": apply.resume_from,
+                "at_ms": now_ms(),
+            }))
+            .await
+            .map_err(Failure::Store)?;
+            let started = Instant::now();
+            let mut events = Vec::new();
+            let mut open: Option<(usize, u32, u128)> = None;
+            let statements = &apply.statements;
+            let file_name = apply.file_name.clone();
+            let mut progress = |p: Progress| match p {
+                Progress::StatementStarted { index, line, .. } => {
+                    open = Some((index, line, now_ms()));
+                }
+                Progress::StatementFinished {
+                    index,
+                    rows_affected,
+                    duration,
+                } => {
+                    let line = statements.get(index).map_or(0, |s| s.line);
+                    let started_ms = match open.take() {
+                        Some((i, _, at)) if i == index => at,
+                        _ => now_ms().saturating_sub(duration.as_millis()),
+                    };
+                    events.push(json!({
+                        "event": "statement",
+                        "file": file_name,
+                        "index": index,
+                        "line": line,
+                        "status": "DONE",
+                        "started_at_ms": started_ms,
+                        "finished_at_ms": now_ms(),
+                        "duration_ms": duration.as_millis(),
+                        "rows_affected": rows_affected,
+                    }));
+                }
+                Progress::LockRetry {
+                    index,
+                    attempt,
+                    wait,
+                    blocked_by,
+                } => events.push(json!({
+                    "event": "lock_retry",
+                    "file": file_name,
+                    "index": index,
+                    "attempt": attempt,
+                    "wait_ms": wait.as_millis(),
+                    "blocked_by": blocked_by,
+                })),
+            };
+            let result = engine.apply(&apply, &options, &mut progress).await;
+            for event in events {
+                self.log(event).await.map_err(Failure::Store)?;
+            }
+            match result {
+                Ok(done) => {
+                    applied += 1;
+                    self.log(json!({
+                        "event": "file_finished",
+                        "file": apply.file_name,
+                        "version": apply.version,
+                        "status": "DONE",
+                        "statements": done.statements,
+                        "duration_ms": done.duration.as_millis(),
+                        "at_ms": now_ms(),
+                    }))
+                    .await
+                    .map_err(Failure::Store)?;
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    if let EngineError::Statement(failure) = &error {
+                        let started_ms = open.map_or_else(now_ms, |(_, _, at)| at);
+                        self.log(json!({
+                            "event": "statement",
+                            "file": failure.file_name,
+                            "index": failure.index,
+                            "line": failure.line,
+                            "status": "FAILED",
+                            "started_at_ms": started_ms,
+                            "finished_at_ms": now_ms(),
+                            "duration_ms": now_ms().saturating_sub(started_ms),
+                            "error": message,
+                        }))
+                        .await
+                        .map_err(Failure::Store)?;
+                    }
+                    self.log(json!({
+                        "event": "file_failed",
+                        "file": apply.file_name,
+                        "version": apply.version,
+                        "status": "FAILED",
+                        "duration_ms": started.elapsed().as_millis(),
+                        "error": message,
+                        "at_ms": now_ms(),
+                    }))
+                    .await
+                    .map_err(Failure::Store)?;
+                    return Err(Failure::Task(message));
+                }
+            }
+        }
+        Ok(Executed::Done { applied })
+    }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// The statements of a file, split for its engine (as `rollgate migrate`).
+fn statements(kind: EngineKind, file: &MigrationFile) -> Vec<StatementText> {
+    let dialect = match kind {
+        EngineKind::Postgres => SplitDialect::Postgres,
+        EngineKind::Mysql => SplitDialect::Mysql,
+        EngineKind::Sqlite => SplitDialect::Sqlite,
+    };
+    split(dialect, &file.text)
+        .into_iter()
+        .map(|s| StatementText {
+            text: s.text,
+            line: s.line,
+        })
+        .collect()
+}
+
+fn apply_file(kind: EngineKind, file: &MigrationFile, resume_from: usize) -> ApplyFile {
+    ApplyFile {
+        version: file
+            .version
+            .as_ref()
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default(),
+        file_name: file.path.clone(),
+        change_type: file.change_type.as_str().to_string(),
+        checksum: file.checksum.as_str().to_string(),
+        statements: statements(kind, file),
+        no_transaction: file.directives.no_transaction,
+        lock_timeout: file
+            .directives
+            .lock_timeout
+            .as_ref()
+            .map(|t| Duration::from_millis(t.milliseconds)),
+        resume_from,
+    }
+}
+
+/// History rows as the planner reads them; rows whose version does not
+/// parse (written by hand) are skipped.
+fn applied_records(history: &[HistoryRecord]) -> Vec<AppliedRecord> {
+    history
+        .iter()
+        .filter_map(|row| {
+            let version = Version::parse(&row.version).ok()?;
+            Some(AppliedRecord {
+                version,
+                file_name: row.file_name.clone(),
+                kind: match row.kind {
+                    RecordKind::Migration => AppliedKind::Migration,
+                    RecordKind::Baseline => AppliedKind::Baseline,
+                    RecordKind::Repair => AppliedKind::Repair,
+                },
+                checksum: row.checksum.clone(),
+                status: match row.status {
+                    RecordStatus::Running => AppliedStatus::Running,
+                    RecordStatus::Succeeded => AppliedStatus::Succeeded,
+                    RecordStatus::Failed => AppliedStatus::Failed,
+                    RecordStatus::Cleared => AppliedStatus::Cleared,
+                },
+                statements_done: u32::try_from(row.statements_done).unwrap_or(0),
+                statements_total: u32::try_from(row.statements_total).unwrap_or(0),
+                statements_checksum: row.statements_checksum.clone(),
+                error: row.error.clone(),
+            })
+        })
+        .collect()
+}
