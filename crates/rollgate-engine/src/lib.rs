@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod any;
 pub mod mysql;
 pub mod postgres;
+pub mod prepare;
 pub mod schema;
 pub mod scratch;
 pub mod sqlite;

@@ -20,14 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rollgate_engine::any::AnyEngine;
-use rollgate_engine::{
-    ApplyFile, ApplyOptions, Engine, EngineError, EngineKind, HistoryRecord, Progress, RecordKind,
-    RecordStatus, StatementText, TargetUrl,
-};
-use rollgate_migration::{
-    AppliedKind, AppliedRecord, AppliedStatus, MigrationFile, PlanOptions, Version,
-};
-use rollgate_sql::split::{SplitDialect, split};
+use rollgate_engine::{ApplyOptions, Engine, EngineError, Progress, TargetUrl};
+use rollgate_migration::{MigrationFile, PlanOptions};
 use rollgate_store::{ClaimedRun, RunOutcome, StoreError};
 use serde_json::{Value, json};
 
@@ -247,9 +241,9 @@ impl RunContext<'_> {
             .iter()
             .map(|f| MigrationFile::from_text(&f.path, &f.statement))
             .collect();
-        let records = applied_records(&history);
+        let records = rollgate_engine::prepare::applied_records(&history).0;
         let texts = |file: &MigrationFile| {
-            statements(kind, file)
+            rollgate_engine::prepare::statements(kind, file)
                 .into_iter()
                 .map(|s| s.text)
                 .collect::<Vec<_>>()
@@ -277,7 +271,7 @@ impl RunContext<'_> {
             let Some(file) = files.get(step.file_index) else {
                 continue;
             };
-            let apply = apply_file(kind, file, step.resume_from);
+            let apply = rollgate_engine::prepare::apply_file(kind, file, step.resume_from);
             self.log(json!({
                 "event": "file_started",
                 "file": apply.file_name,
@@ -393,72 +387,4 @@ fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
-}
-
-/// The statements of a file, split for its engine (as `rollgate migrate`).
-fn statements(kind: EngineKind, file: &MigrationFile) -> Vec<StatementText> {
-    let dialect = match kind {
-        EngineKind::Postgres => SplitDialect::Postgres,
-        EngineKind::Mysql => SplitDialect::Mysql,
-        EngineKind::Sqlite => SplitDialect::Sqlite,
-    };
-    split(dialect, &file.text)
-        .into_iter()
-        .map(|s| StatementText {
-            text: s.text,
-            line: s.line,
-        })
-        .collect()
-}
-
-fn apply_file(kind: EngineKind, file: &MigrationFile, resume_from: usize) -> ApplyFile {
-    ApplyFile {
-        version: file
-            .version
-            .as_ref()
-            .map(|v| v.as_str().to_string())
-            .unwrap_or_default(),
-        file_name: file.path.clone(),
-        change_type: file.change_type.as_str().to_string(),
-        checksum: file.checksum.as_str().to_string(),
-        statements: statements(kind, file),
-        no_transaction: file.directives.no_transaction,
-        lock_timeout: file
-            .directives
-            .lock_timeout
-            .as_ref()
-            .map(|t| Duration::from_millis(t.milliseconds)),
-        resume_from,
-    }
-}
-
-/// History rows as the planner reads them; rows whose version does not
-/// parse (written by hand) are skipped.
-fn applied_records(history: &[HistoryRecord]) -> Vec<AppliedRecord> {
-    history
-        .iter()
-        .filter_map(|row| {
-            let version = Version::parse(&row.version).ok()?;
-            Some(AppliedRecord {
-                version,
-                file_name: row.file_name.clone(),
-                kind: match row.kind {
-                    RecordKind::Migration => AppliedKind::Migration,
-                    RecordKind::Baseline => AppliedKind::Baseline,
-                    RecordKind::Repair => AppliedKind::Repair,
-                },
-                checksum: row.checksum.clone(),
-                status: match row.status {
-                    RecordStatus::Running => AppliedStatus::Running,
-                    RecordStatus::Succeeded => AppliedStatus::Succeeded,
-                    RecordStatus::Failed => AppliedStatus::Failed,
-                    RecordStatus::Cleared => AppliedStatus::Cleared,
-                },
-                statements_done: u32::try_from(row.statements_done).unwrap_or(0),
-                statements_total: u32::try_from(row.statements_total).unwrap_or(0),
-                statements_checksum: row.statements_checksum.clone(),
-                error: row.error.clone(),
-            })
-        })
-        .collect()
 }

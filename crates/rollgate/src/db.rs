@@ -7,11 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{
-    ApplyFile, EngineError, EngineKind, HistoryRecord, RecordKind, RecordStatus, StatementText,
-    TargetUrl,
+    ApplyFile, EngineError, EngineKind, HistoryRecord, StatementText, TargetUrl,
 };
-use rollgate_migration::{AppliedKind, AppliedRecord, AppliedStatus, MigrationFile, Version};
-use rollgate_sql::split::{SplitDialect, split};
+use rollgate_migration::{AppliedRecord, MigrationFile};
 
 /// A failure that maps to an exit code: 1 refused or failed, 2 usage or
 /// connection.
@@ -103,76 +101,24 @@ pub fn load_files(base: &Path, pattern: &str) -> Result<Vec<MigrationFile>> {
 
 /// The statements of a file, split for its engine.
 pub fn statements(kind: EngineKind, file: &MigrationFile) -> Vec<StatementText> {
-    let dialect = match kind {
-        EngineKind::Postgres => SplitDialect::Postgres,
-        EngineKind::Mysql => SplitDialect::Mysql,
-        EngineKind::Sqlite => SplitDialect::Sqlite,
-    };
-    split(dialect, &file.text)
-        .into_iter()
-        .map(|s| StatementText {
-            text: s.text,
-            line: s.line,
-        })
-        .collect()
+    rollgate_engine::prepare::statements(kind, file)
 }
 
 pub fn apply_file(kind: EngineKind, file: &MigrationFile, resume_from: usize) -> ApplyFile {
-    ApplyFile {
-        version: file
-            .version
-            .as_ref()
-            .map(|v| v.as_str().to_string())
-            .unwrap_or_default(),
-        file_name: file.path.clone(),
-        change_type: file.change_type.as_str().to_string(),
-        checksum: file.checksum.as_str().to_string(),
-        statements: statements(kind, file),
-        no_transaction: file.directives.no_transaction,
-        lock_timeout: file
-            .directives
-            .lock_timeout
-            .as_ref()
-            .map(|t| Duration::from_millis(t.milliseconds)),
-        resume_from,
-    }
+    rollgate_engine::prepare::apply_file(kind, file, resume_from)
 }
 
 /// History rows as the planner reads them. Rows whose version does not
 /// parse (written by hand) are reported and skipped.
 pub fn applied_records(history: &[HistoryRecord]) -> Vec<AppliedRecord> {
-    history
-        .iter()
-        .filter_map(|row| {
-            let Ok(version) = Version::parse(&row.version) else {
-                eprintln!(
-                    "warning: history row {} has version \"{}\", which is not a version; ignored",
-                    row.id, row.version
-                );
-                return None;
-            };
-            Some(AppliedRecord {
-                version,
-                file_name: row.file_name.clone(),
-                kind: match row.kind {
-                    RecordKind::Migration => AppliedKind::Migration,
-                    RecordKind::Baseline => AppliedKind::Baseline,
-                    RecordKind::Repair => AppliedKind::Repair,
-                },
-                checksum: row.checksum.clone(),
-                status: match row.status {
-                    RecordStatus::Running => AppliedStatus::Running,
-                    RecordStatus::Succeeded => AppliedStatus::Succeeded,
-                    RecordStatus::Failed => AppliedStatus::Failed,
-                    RecordStatus::Cleared => AppliedStatus::Cleared,
-                },
-                statements_done: u32::try_from(row.statements_done).unwrap_or(0),
-                statements_total: u32::try_from(row.statements_total).unwrap_or(0),
-                statements_checksum: row.statements_checksum.clone(),
-                error: row.error.clone(),
-            })
-        })
-        .collect()
+    let (records, skipped) = rollgate_engine::prepare::applied_records(history);
+    for row in skipped {
+        eprintln!(
+            "warning: history row {} has version \"{}\", which is not a version; ignored",
+            row.id, row.version
+        );
+    }
+    records
 }
 
 /// Parses `500ms`, `10s`, `2m`/`2min`, `1h`, or a bare number of seconds.
