@@ -342,7 +342,6 @@ const LOCK_POLL_FIRST: Duration = Duration::from_millis(25);
 const LOCK_POLL_MAX: Duration = Duration::from_secs(1);
 const RETRY_WAIT_FIRST: Duration = Duration::from_millis(100);
 const RETRY_WAIT_MAX: Duration = Duration::from_secs(10);
-const SAVEPOINT: &str = "rollgate_statement";
 const SQLSTATE_LOCK_NOT_AVAILABLE: &str = "55P03";
 const SQLSTATE_UNIQUE_VIOLATION: &str = "23505";
 const SQLSTATE_DUPLICATE_TABLE: &str = "42P07";
@@ -403,11 +402,8 @@ impl PostgresEngine {
                 return Err(statement_failure(file, index, statement, &error));
             }
             attempt += 1;
-            let blocked_by = self.blocking_session(&statement.text, false).await;
-            let base = RETRY_WAIT_FIRST
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(RETRY_WAIT_MAX);
-            let wait = base + jitter(base / 2);
+            let blocked_by = self.blocking_session(&statement.text).await;
+            let wait = retry_wait(attempt);
             progress(Progress::LockRetry {
                 index,
                 attempt,
@@ -542,7 +538,7 @@ impl PostgresEngine {
                     .await?;
             }
             let outcome = self
-                .run_with_retries(index, statement, options.lock_retries, false, progress)
+                .run_with_retries(index, statement, options.lock_retries, progress)
                 .await;
             if unbounded {
                 let restored = self
@@ -738,14 +734,14 @@ impl PostgresEngine {
             .map_err(|error| self.history_write_error(&file.version, &error))
     }
 
-    /// Runs one statement, retrying it when it failed on `lock_timeout`.
-    /// Inside a transaction the caller has set the savepoint it rolls back to.
+    /// Runs one statement of a `no-transaction` file, retrying it when it
+    /// failed on `lock_timeout`. (Transactional files retry whole; see
+    /// `apply_in_transaction`.)
     async fn run_with_retries(
         &mut self,
         index: usize,
         statement: &StatementText,
         retries: u32,
-        in_transaction: bool,
         progress: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<u64, sqlx::Error> {
         let mut attempt = 0;
@@ -764,18 +760,9 @@ impl PostgresEngine {
             {
                 return Err(error);
             }
-            if in_transaction {
-                let rollback = format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}");
-                sqlx::raw_sql(AssertSqlSafe(rollback))
-                    .execute(&mut self.conn)
-                    .await?;
-            }
             attempt += 1;
-            let blocked_by = self.blocking_session(&statement.text, in_transaction).await;
-            let base = RETRY_WAIT_FIRST
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(RETRY_WAIT_MAX);
-            let wait = base + jitter(base / 2);
+            let blocked_by = self.blocking_session(&statement.text).await;
+            let wait = retry_wait(attempt);
             progress(Progress::LockRetry {
                 index,
                 attempt,
@@ -790,7 +777,7 @@ impl PostgresEngine {
     /// query`. The statement is no longer waiting, so `pg_blocking_pids` is
     /// empty; instead every word of the statement that resolves to a relation
     /// is looked up in `pg_locks`.
-    async fn blocking_session(&mut self, statement: &str, in_transaction: bool) -> Option<String> {
+    async fn blocking_session(&mut self, statement: &str) -> Option<String> {
         let names = relation_name_candidates(statement);
         if names.is_empty() {
             return None;
@@ -805,19 +792,8 @@ impl PostgresEngine {
         .bind(names)
         .fetch_optional(&mut self.conn)
         .await;
-        let row = match query {
-            Ok(row) => row?,
-            Err(_) => {
-                if in_transaction {
-                    // Diagnostics must not cost the file its transaction.
-                    let rollback = format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(rollback))
-                        .execute(&mut self.conn)
-                        .await;
-                }
-                return None;
-            }
-        };
+        // Diagnostics only: a failed lookup just leaves the holder unnamed.
+        let row = query.ok()??;
         let pid: i32 = row.try_get(0).ok()?;
         let state: String = row.try_get(1).unwrap_or_default();
         let application: String = row.try_get(2).unwrap_or_default();
@@ -1237,6 +1213,16 @@ fn lock_key(database: &str, schema: &str) -> i64 {
 
 /// A random-enough duration below `max`, from the clock's nanoseconds:
 /// enough to keep concurrent runners from polling in lockstep.
+/// The wait before retry `attempt` (1-based) of a statement that hit
+/// `lock_timeout`: doubling from `RETRY_WAIT_FIRST` up to `RETRY_WAIT_MAX`,
+/// plus up to half again as jitter so competing runners spread out.
+fn retry_wait(attempt: u32) -> Duration {
+    let base = RETRY_WAIT_FIRST
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(RETRY_WAIT_MAX);
+    base + jitter(base / 2)
+}
+
 fn jitter(max: Duration) -> Duration {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -30,6 +30,19 @@ pub(crate) fn write_err(
     db_err(context, e)
 }
 
+/// `Ok` when a write touched a row; `NotFound` naming the resource otherwise.
+pub(crate) fn expect_found(
+    rows_affected: u64,
+    kind: &'static str,
+    name: impl Into<String>,
+) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(not_found(kind, name))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn not_found(kind: &'static str, name: impl Into<String>) -> StoreError {
     StoreError::NotFound {
         kind,
@@ -135,6 +148,36 @@ fn invalid_token(token: &str) -> StoreError {
         message: "pass the next_page_token of the previous page unchanged".into(),
     }
 }
+
+/// Applies the embedded migrations not yet recorded in
+/// `rollgate_store_migrations`, inside the caller's transaction. A macro
+/// because the two backends' transactions are different types; the SQL is
+/// the same.
+macro_rules! apply_migrations {
+    ($tx:ident, $migrations:expr) => {
+        for &(version, name, sql) in $migrations {
+            let applied = sqlx::query("SELECT 1 FROM rollgate_store_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(|e| $crate::imp::db_err("migrate", e))?;
+            if applied.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sql)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| $crate::imp::db_err("migrate", e))?;
+            sqlx::query("INSERT INTO rollgate_store_migrations (version, name) VALUES ($1, $2)")
+                .bind(version)
+                .bind(name)
+                .execute(&mut *$tx)
+                .await
+                .map_err(|e| $crate::imp::db_err("migrate", e))?;
+        }
+    };
+}
+pub(crate) use apply_migrations;
 
 macro_rules! impl_store {
     ($store:ty, $row:ty) => {
@@ -301,10 +344,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("update environment", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("environment", &env.id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "environment", &env.id)
             }
 
             async fn delete_environment(&self, id: &str) -> Result<(), $crate::StoreError> {
@@ -313,10 +353,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("delete environment", "environment", id, e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("environment", id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "environment", id)
             }
 
             // ---- instances ----
@@ -365,10 +402,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("update instance", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("instance", &instance.id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "instance", &instance.id)
             }
 
             async fn delete_instance(&self, id: &str) -> Result<(), $crate::StoreError> {
@@ -377,10 +411,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("delete instance", "instance", id, e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("instance", id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "instance", id)
             }
 
             // ---- databases ----
@@ -439,10 +470,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("update database", "database", &key.to_string(), e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("database", key.to_string()));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "database", key.to_string())
             }
 
             async fn delete_database(&self, key: &$crate::DatabaseRef) -> Result<(), $crate::StoreError> {
@@ -452,10 +480,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("delete database", "database", &key.to_string(), e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("database", key.to_string()));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "database", key.to_string())
             }
 
             // ---- projects ----
@@ -501,10 +526,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("update project", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("project", &project.id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "project", &project.id)
             }
 
             async fn delete_project(&self, id: &str) -> Result<(), $crate::StoreError> {
@@ -513,10 +535,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("delete project", "project", id, e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("project", id));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "project", id)
             }
 
             async fn add_project_database(&self, project: &str, db: &$crate::DatabaseRef) -> Result<(), $crate::StoreError> {
@@ -541,10 +560,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("remove database from project", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("project database", format!("projects/{project}/{db}")));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "project database", format!("projects/{project}/{db}"))
             }
 
             async fn list_project_databases(&self, project: &str, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::DatabaseRef>, $crate::StoreError> {
@@ -616,10 +632,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("update user", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("user", &user.email));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "user", &user.email)
             }
 
             async fn delete_user(&self, email: &str) -> Result<(), $crate::StoreError> {
@@ -628,10 +641,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("delete user", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("user", email));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "user", email)
             }
 
             // ---- service accounts ----
@@ -687,10 +697,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("update service account", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("service account", &account.email));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "service account", &account.email)
             }
 
             async fn delete_service_account(&self, email: &str) -> Result<(), $crate::StoreError> {
@@ -699,10 +706,7 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::db_err("delete service account", e))?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::imp::not_found("service account", email));
-                }
-                Ok(())
+                $crate::imp::expect_found(done.rows_affected(), "service account", email)
             }
 
             // ---- sessions ----

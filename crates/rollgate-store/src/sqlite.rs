@@ -86,26 +86,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     .execute(&mut *tx)
     .await
     .map_err(|e| db_err("migrate", e))?;
-    for &(version, name, sql) in MIGRATIONS {
-        let applied = sqlx::query("SELECT 1 FROM rollgate_store_migrations WHERE version = $1")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_err("migrate", e))?;
-        if applied.is_some() {
-            continue;
-        }
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("migrate", e))?;
-        sqlx::query("INSERT INTO rollgate_store_migrations (version, name) VALUES ($1, $2)")
-            .bind(version)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_err("migrate", e))?;
-    }
+    crate::imp::apply_migrations!(tx, MIGRATIONS);
     tx.commit().await.map_err(|e| db_err("migrate", e))
 }
 
