@@ -149,35 +149,26 @@ fn invalid_token(token: &str) -> StoreError {
     }
 }
 
-/// Applies the embedded migrations not yet recorded in
-/// `rollgate_store_migrations`, inside the caller's transaction. A macro
-/// because the two backends' transactions are different types; the SQL is
-/// the same.
-macro_rules! apply_migrations {
-    ($tx:ident, $migrations:expr) => {
-        for &(version, name, sql) in $migrations {
-            let applied = sqlx::query("SELECT 1 FROM rollgate_store_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *$tx)
-                .await
-                .map_err(|e| $crate::imp::db_err("migrate", e))?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sql)
-                .execute(&mut *$tx)
-                .await
-                .map_err(|e| $crate::imp::db_err("migrate", e))?;
-            sqlx::query("INSERT INTO rollgate_store_migrations (version, name) VALUES ($1, $2)")
-                .bind(version)
-                .bind(name)
-                .execute(&mut *$tx)
-                .await
-                .map_err(|e| $crate::imp::db_err("migrate", e))?;
-        }
+/// A failed metadata migration, with what to do about the common causes.
+pub(crate) fn migrate_err(error: sqlx::migrate::MigrateError) -> StoreError {
+    use sqlx::migrate::MigrateError;
+    let message = match &error {
+        MigrateError::VersionMissing(version) => format!(
+            "migration {version} was applied by a newer rollgate than this one; run that version (or newer) against this store"
+        ),
+        MigrateError::VersionMismatch(version) => format!(
+            "migration {version} differs from the one applied to this store; this binary's store migrations were edited after release, use an official build"
+        ),
+        MigrateError::Dirty(version) => format!(
+            "migration {version} was interrupted and left the store partially migrated; restore the store from a backup"
+        ),
+        _ => error.to_string(),
     };
+    StoreError::Database {
+        context: "migrate the metadata store",
+        message,
+    }
 }
-pub(crate) use apply_migrations;
 
 macro_rules! impl_store {
     ($store:ty, $row:ty) => {

@@ -4,7 +4,8 @@
 //! `execute`), two implementations: [`SqliteStore`] (embedded, the default,
 //! WAL mode) and [`PostgresStore`] (several server replicas on one store).
 //! Each applies its own migrations (`migrations/sqlite`, `migrations/postgres`,
-//! embedded in the binary) when it opens, recorded in `rollgate_store_migrations`.
+//! embedded in the binary by `sqlx::migrate!`) when it opens, recorded with
+//! checksums in `_sqlx_migrations`.
 //! [`Backend::from_url`] picks the implementation from a URL.
 //!
 //! What it is not: it holds no plaintext secret. Instance URLs arrive as

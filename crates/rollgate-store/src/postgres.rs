@@ -1,28 +1,15 @@
 //! The shared store: PostgreSQL, for several server replicas on one store.
-//! Migrations run under a transaction-scoped advisory lock so replicas that
-//! start together apply them once.
+//! sqlx's migrator holds an advisory lock while migrating, so replicas that
+//! start together apply each migration once.
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::StoreError;
 use crate::imp::db_err;
 
-/// Migrations of `migrations/postgres`, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../migrations/postgres/0001_init.sql"),
-    ),
-    (
-        2,
-        "releases_rollouts_queue",
-        include_str!("../migrations/postgres/0002_releases_rollouts_queue.sql"),
-    ),
-];
-
-/// Advisory lock key held while migrating ("rollgate" in ASCII, truncated).
-const MIGRATION_LOCK: i64 = 0x726f_6c6c_6761_7465;
+/// `migrations/postgres`, embedded at compile time and recorded (with
+/// checksums: an edited applied migration is refused) in `_sqlx_migrations`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// [`crate::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -64,22 +51,7 @@ impl PostgresStore {
 }
 
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(|e| db_err("migrate", e))?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(MIGRATION_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_err("migrate", e))?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS rollgate_store_migrations (\
-         version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
-         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| db_err("migrate", e))?;
-    crate::imp::apply_migrations!(tx, MIGRATIONS);
-    tx.commit().await.map_err(|e| db_err("migrate", e))
+    MIGRATOR.run(pool).await.map_err(crate::imp::migrate_err)
 }
 
 crate::imp::impl_store!(PostgresStore, sqlx::postgres::PgRow);

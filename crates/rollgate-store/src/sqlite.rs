@@ -12,19 +12,9 @@ use sqlx::sqlite::{
 use crate::StoreError;
 use crate::imp::db_err;
 
-/// Migrations of `migrations/sqlite`, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "releases_rollouts_queue",
-        include_str!("../migrations/sqlite/0002_releases_rollouts_queue.sql"),
-    ),
-];
+/// `migrations/sqlite`, embedded at compile time and recorded (with
+/// checksums: an edited applied migration is refused) in `_sqlx_migrations`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// [`crate::Store`] on an embedded SQLite file.
 #[derive(Debug, Clone)]
@@ -77,17 +67,7 @@ impl SqliteStore {
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(|e| db_err("migrate", e))?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS rollgate_store_migrations (\
-         version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, \
-         applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| db_err("migrate", e))?;
-    crate::imp::apply_migrations!(tx, MIGRATIONS);
-    tx.commit().await.map_err(|e| db_err("migrate", e))
+    MIGRATOR.run(pool).await.map_err(crate::imp::migrate_err)
 }
 
 crate::imp::impl_store!(SqliteStore, sqlx::sqlite::SqliteRow);

@@ -533,6 +533,42 @@ async fn postgres_conformance() {
     again.close().await;
 }
 
+/// Replicas starting together on an empty store: sqlx's migrator locks, so
+/// every migration runs once and every replica opens.
+#[tokio::test]
+async fn postgres_replicas_migrate_together() {
+    let db = PgTestDb::create().await;
+    let opens = (0..4).map(|_| {
+        let url = db.url.clone();
+        async move { PostgresStore::connect(&url).await }
+    });
+    let stores: Vec<PostgresStore> = futures_join_all(opens).await;
+    stores[0]
+        .create_project(&Project {
+            id: "shop".into(),
+            title: "Shop".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(stores[3].get_project("shop").await.unwrap().title, "Shop");
+    for store in stores {
+        store.close().await;
+    }
+}
+
+async fn futures_join_all<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap().unwrap());
+    }
+    out
+}
+
 #[test]
 fn backend_from_url() {
     assert_eq!(
