@@ -45,6 +45,64 @@ pub enum Command {
     /// Run the Rollgate server (API; embedded SQLite metadata by default).
     #[command(after_help = SERVER_HELP)]
     Server(ServerArgs),
+    /// Declare the server's environments, instances, databases, projects,
+    /// review policies and accounts in workspace.toml, or export them.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Converge the server to workspace.toml: create, update and (with --prune) delete.
+    #[command(after_help = WORKSPACE_HELP)]
+    Apply(WorkspaceApplyArgs),
+    /// Print the server's current workspace in the workspace.toml format.
+    #[command(after_help = WORKSPACE_HELP)]
+    Export(ServerConnection),
+}
+
+const WORKSPACE_HELP: &str = "\
+`${VAR}` in instance URLs expands from the environment when applying, so passwords stay out of git.
+A user's initial password comes from the variable its `password_env` names; a service account's key
+from its `key_env`, otherwise the server generates one and it is printed once.
+
+Exit codes:
+  0  success (or, with --dry-run, the changes were listed)
+  1  the server refused or failed a change (the changes before it were applied; re-run to continue)
+  2  usage, file or connection error (nothing was applied)";
+
+/// How to reach and log in to a Rollgate server.
+#[derive(Debug, Args)]
+pub struct ServerConnection {
+    /// The server's URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "ROLLGATE_URL")]
+    pub url: String,
+
+    /// Service account (name@service.rollgate.local) or user email to log in as.
+    #[arg(long, env = "ROLLGATE_SERVICE_ACCOUNT")]
+    pub service_account: String,
+
+    /// The service account's key (or the user's password).
+    #[arg(long, env = "ROLLGATE_SERVICE_ACCOUNT_SECRET", hide_env_values = true)]
+    pub service_account_secret: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkspaceApplyArgs {
+    #[command(flatten)]
+    pub connection: ServerConnection,
+
+    /// The workspace file.
+    #[arg(long, short, default_value = "workspace.toml")]
+    pub file: std::path::PathBuf,
+
+    /// List the changes without applying them.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also delete what the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 const SERVER_HELP: &str = "\

@@ -11,11 +11,13 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod client;
 mod db;
 mod lint;
 mod migrate_cmd;
 mod rules_cmd;
 mod schema_cmd;
+mod workspace_cmd;
 
 /// Exit codes, documented in `--help` and the README.
 pub const EXIT_OK: u8 = 0;
@@ -25,11 +27,13 @@ pub const EXIT_USAGE: u8 = 2;
 /// `rollgate server`: runs until SIGINT or SIGTERM, then shuts down
 /// gracefully.
 fn server(args: cli::ServerArgs) -> anyhow::Result<u8> {
+    init_tracing();
     let config = rollgate_server::ServerConfig {
         listen: args.listen,
         data_dir: args.data_dir,
         metadata_url: args.metadata_url,
         body_limit: args.body_limit,
+        ..Default::default()
     };
     db::runtime()?.block_on(async {
         let shutdown = async {
@@ -54,6 +58,20 @@ fn server(args: cli::ServerArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// Server logs to stderr: `RUST_LOG` (e.g. `rollgate_server=debug`) or
+/// warnings plus the server's own info lines by default. Log lines never
+/// carry secrets: spans hold routes, not URIs or headers.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,rollgate_server=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
@@ -66,6 +84,8 @@ fn main() -> ExitCode {
         cli::Command::Schema(cli::SchemaCommand::Dump(args)) => schema_cmd::dump(args),
         cli::Command::Drift(args) => schema_cmd::drift(args),
         cli::Command::Server(args) => server(args),
+        cli::Command::Workspace(cli::WorkspaceCommand::Apply(args)) => workspace_cmd::apply(args),
+        cli::Command::Workspace(cli::WorkspaceCommand::Export(args)) => workspace_cmd::export(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
