@@ -407,7 +407,7 @@ fn export_roundtrips() {
     assert_eq!(export(&ok(&text)), text);
     // A literal URL without a password is exported as is.
     assert!(
-        text.contains("url = \"sqlite:///var/lib/rollgate/test.db\""),
+        text.contains("url = \"sqlite:///var/lib/rollgate/test\""),
         "{text}"
     );
 }
