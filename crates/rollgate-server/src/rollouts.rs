@@ -13,7 +13,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rollgate_auth::Permission;
@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::api::{ListQuery, audit, audit_outcome};
 use crate::error::AppError;
-use crate::extract::{ApiJson, ApiQuery, Principal};
+use crate::extract::{ApiQuery, Principal};
 use crate::store::store_call;
 use crate::time::{now_unix, rfc3339};
 
@@ -41,6 +41,58 @@ pub const MAX_RELEASE_FILES: usize = 500;
 pub const MAX_PLAN_TARGETS: usize = 1000;
 /// Longest file path accepted.
 const MAX_PATH_CHARS: usize = 512;
+
+/// A request body read whole but parsed only after the permission check, so
+/// a caller without the permission gets 403 whatever it sent. An oversize
+/// body is a JSON 413 like everywhere else.
+pub(crate) struct RawBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.body_text().contains("length limit") {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PAYLOAD_TOO_LARGE",
+                        "the request body is larger than the server's limit; send a smaller body or raise the server's body limit",
+                    )
+                } else {
+                    AppError::invalid_argument(format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })
+    }
+}
+
+impl RawBody {
+    /// Parses a JSON body (an empty body is `{}` when `T` has defaults).
+    fn parse<T: serde::de::DeserializeOwned>(&self, fields: &str) -> Result<T, AppError> {
+        let bytes: &[u8] = if self.0.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.0
+        };
+        serde_json::from_slice(bytes).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() {
+                "MALFORMED_JSON"
+            } else {
+                "INVALID_ARGUMENT"
+            };
+            AppError::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("the request body does not match the expected fields ({fields}): {e}"),
+            )
+        })
+    }
+}
 
 // ---- Releases ----
 
@@ -79,9 +131,10 @@ pub(crate) async fn create_release(
     State(state): State<AppState>,
     principal: Principal,
     Path(project): Path<String>,
-    ApiJson(request): ApiJson<CreateReleaseRequest>,
+    body: RawBody,
 ) -> Result<Response, AppError> {
     principal.require(Permission::ReleasesCreate)?;
+    let request: CreateReleaseRequest = body.parse("files, vcs")?;
     let resource = format!("projects/{project}/releases");
     let result = create_release_inner(&state, &project, request).await;
     let outcome = match &result {
@@ -367,9 +420,10 @@ pub(crate) async fn create_plan(
     State(state): State<AppState>,
     principal: Principal,
     Path(project): Path<String>,
-    ApiJson(request): ApiJson<CreatePlanRequest>,
+    body: RawBody,
 ) -> Result<Response, AppError> {
     principal.require(Permission::PlansCreate)?;
+    let request: CreatePlanRequest = body.parse("release, targets")?;
     let result = create_plan_inner(&state, &principal, &project, request).await;
     let (resource, outcome) = match &result {
         Ok(plan) => (plan_name(plan), "OK".to_string()),
@@ -825,15 +879,8 @@ struct StageActionRequest {
     reason: Option<String>,
 }
 
-fn parse_body(body: &Bytes) -> Result<StageActionRequest, AppError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(StageActionRequest::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        AppError::invalid_argument(format!(
-            "the request body does not match the expected fields (tasks, override, reason): {e}"
-        ))
-    })
+fn parse_body(body: &RawBody) -> Result<StageActionRequest, AppError> {
+    body.parse("tasks, override, reason")
 }
 
 /// The stage's tasks the request names (all of them by default).
@@ -909,7 +956,7 @@ pub(crate) async fn run_tasks(
     State(state): State<AppState>,
     principal: Principal,
     Path((project, rollout, stage)): Path<(String, String, String)>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     principal.require(Permission::TaskRunsCreate)?;
     let resource = format!(
@@ -940,7 +987,7 @@ async fn run_tasks_inner(
     project: &str,
     rollout_id: &str,
     stage_id: &str,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Vec<Value>, AppError> {
     let request = parse_body(&body)?;
     let rollout = load_rollout(state, project, rollout_id).await?;
@@ -1047,7 +1094,7 @@ pub(crate) async fn skip_tasks(
     State(state): State<AppState>,
     principal: Principal,
     Path((project, rollout, stage)): Path<(String, String, String)>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     principal.require(Permission::TasksSkip)?;
     let resource = format!(
@@ -1069,7 +1116,7 @@ async fn skip_tasks_inner(
     project: &str,
     rollout_id: &str,
     stage_id: &str,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Vec<i64>, AppError> {
     let request = parse_body(&body)?;
     if request.override_ {
@@ -1130,7 +1177,7 @@ pub(crate) async fn cancel_task_runs(
     State(state): State<AppState>,
     principal: Principal,
     Path((project, rollout, stage)): Path<(String, String, String)>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     principal.require(Permission::TaskRunsCancel)?;
     let resource = format!(
@@ -1159,7 +1206,7 @@ async fn cancel_inner(
     project: &str,
     rollout_id: &str,
     stage_id: &str,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Vec<i64>, AppError> {
     let request = parse_body(&body)?;
     if request.override_ || request.reason.is_some() {
