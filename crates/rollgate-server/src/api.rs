@@ -528,7 +528,13 @@ pub(crate) async fn audit_outcome<T>(
 
 /// Appends an audit entry. A failed append is logged, not returned: the
 /// call it records has already happened.
-pub(crate) async fn audit(state: &AppState, actor: &str, action: &str, resource: &str, outcome: &str) {
+pub(crate) async fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    resource: &str,
+    outcome: &str,
+) {
     let entry = NewAuditEntry {
         actor: actor.to_string(),
         action: action.to_string(),

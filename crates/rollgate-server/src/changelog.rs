@@ -97,14 +97,22 @@ fn entry_dto(project: &str, row: &HistoryRecord) -> Value {
 }
 
 /// The target's history rows, or a message saying why they cannot be read.
-async fn read_history(state: &AppState, target: &DatabaseRef) -> Result<Vec<HistoryRecord>, String> {
+async fn read_history(
+    state: &AppState,
+    target: &DatabaseRef,
+) -> Result<Vec<HistoryRecord>, String> {
     let store = state.store();
     let instance = store_call!(store, s => s.get_instance(&target.instance).await)
         .map_err(|e| format!("cannot read instance `{}`: {e}", target.instance))?;
     let url_text = state
         .key_ring()
         .decrypt(&instance.url_envelope, &instance_url_aad(&instance.id))
-        .map_err(|e| format!("cannot decrypt the connection URL of instances/{}: {e}", instance.id))?;
+        .map_err(|e| {
+            format!(
+                "cannot decrypt the connection URL of instances/{}: {e}",
+                instance.id
+            )
+        })?;
     // As the workers do: the instance's URL is the target's connection.
     let url = TargetUrl::parse(&url_text).map_err(|e| e.to_string())?;
     drop(url_text);

@@ -666,7 +666,8 @@ async fn create_rollout_inner(
             (stage.id.clone(), dbs)
         })
         .collect();
-    let id = store_call!(store, s => s.create_rollout(project, plan.id, &stages, now_unix()).await)?;
+    let id =
+        store_call!(store, s => s.create_rollout(project, plan.id, &stages, now_unix()).await)?;
     Ok(store_call!(store, s => s.get_rollout(id).await)?)
 }
 
@@ -918,15 +919,19 @@ fn find_stage<'a>(
     rollout: &'a Rollout,
     stage: &str,
 ) -> Result<&'a rollgate_store::Stage, AppError> {
-    rollout.stages.iter().find(|s| s.id == stage).ok_or_else(|| {
-        let known: Vec<&str> = rollout.stages.iter().map(|s| s.id.as_str()).collect();
-        AppError::not_found(format!(
-            "rollout {} has no stage `{}`; its stages are: {}",
-            rollout.id,
-            shorten(stage),
-            known.join(", ")
-        ))
-    })
+    rollout
+        .stages
+        .iter()
+        .find(|s| s.id == stage)
+        .ok_or_else(|| {
+            let known: Vec<&str> = rollout.stages.iter().map(|s| s.id.as_str()).collect();
+            AppError::not_found(format!(
+                "rollout {} has no stage `{}`; its stages are: {}",
+                rollout.id,
+                shorten(stage),
+                known.join(", ")
+            ))
+        })
 }
 
 fn actor(principal: &Principal) -> Actor {
@@ -993,13 +998,9 @@ async fn run_tasks_inner(
     let rollout = load_rollout(state, project, rollout_id).await?;
     let environments = all_environments(state).await?;
     let domain = domain_rollout(&rollout, Some(&environments));
-    let permit = rollgate_rollout::can_run_stage(
-        &domain,
-        stage_id,
-        &actor(principal),
-        request.override_,
-    )
-    .map_err(|refusal| refusal_error(&refusal))?;
+    let permit =
+        rollgate_rollout::can_run_stage(&domain, stage_id, &actor(principal), request.override_)
+            .map_err(|refusal| refusal_error(&refusal))?;
     let stage = find_stage(&rollout, stage_id)?;
     let tasks = select_tasks(stage, request.tasks.as_deref())?;
     let runnable: Vec<&rollgate_store::Task> = tasks
@@ -1008,7 +1009,9 @@ async fn run_tasks_inner(
         .filter(|t| matches!(t.status.as_str(), "NOT_STARTED" | "FAILED" | "CANCELED"))
         .collect();
     if request.tasks.is_some()
-        && let Some(task) = tasks.iter().find(|t| !runnable.iter().any(|r| r.id == t.id))
+        && let Some(task) = tasks
+            .iter()
+            .find(|t| !runnable.iter().any(|r| r.id == t.id))
     {
         return Err(AppError::new(
             StatusCode::CONFLICT,
@@ -1107,7 +1110,14 @@ pub(crate) async fn skip_tasks(
         Ok(skipped) => format!("OK: {} task(s) skipped", skipped.len()),
         Err(error) => format!("ERROR: {}: {}", error.code, shorten(&error.message)),
     };
-    audit(&state, &principal.name, "rg.tasks.skip", &resource, &outcome).await;
+    audit(
+        &state,
+        &principal.name,
+        "rg.tasks.skip",
+        &resource,
+        &outcome,
+    )
+    .await;
     Ok(Json(json!({ "skippedTasks": result? })))
 }
 
@@ -1166,7 +1176,9 @@ async fn skip_tasks_inner(
         return Err(AppError::new(
             StatusCode::CONFLICT,
             "FAILED_PRECONDITION",
-            format!("stage `{stage_id}` has no task to skip: only NOT_STARTED, FAILED or CANCELED tasks can be skipped"),
+            format!(
+                "stage `{stage_id}` has no task to skip: only NOT_STARTED, FAILED or CANCELED tasks can be skipped"
+            ),
         ));
     }
     Ok(skipped)

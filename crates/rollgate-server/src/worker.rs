@@ -76,9 +76,11 @@ impl WorkerConfig {
     pub fn from_env() -> anyhow::Result<WorkerConfig> {
         fn var(name: &str) -> anyhow::Result<Option<u64>> {
             match std::env::var(name) {
-                Ok(text) if !text.trim().is_empty() => text.trim().parse().map(Some).map_err(|_| {
-                    anyhow::anyhow!("{name} must be a whole number, not `{text}`")
-                }),
+                Ok(text) if !text.trim().is_empty() => text
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not `{text}`")),
                 _ => Ok(None),
             }
         }
@@ -259,7 +261,9 @@ pub async fn release_runs(state: &AppState, worker_id: &str) {
     match store_call!(store, s => s.release_worker_runs(worker_id).await) {
         Ok(0) => {}
         Ok(n) => tracing::info!(worker_id, runs = n, "released unfinished task runs"),
-        Err(error) => tracing::warn!(worker_id, %error, "cannot release task runs; their leases will expire"),
+        Err(error) => {
+            tracing::warn!(worker_id, %error, "cannot release task runs; their leases will expire")
+        }
     }
 }
 
@@ -464,13 +468,11 @@ impl RunContext<'_> {
                 }
             };
             let Some(result) = result else {
-                drop(progress);
                 for event in events {
                     self.log(event).await.map_err(Failure::Store)?;
                 }
                 return Ok(Executed::LeaseLost);
             };
-            drop(progress);
             for event in events {
                 self.log(event).await.map_err(Failure::Store)?;
             }

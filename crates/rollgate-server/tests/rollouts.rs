@@ -88,7 +88,11 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, 
         .await
         .unwrap();
     for (id, environment, url) in targets {
-        let engine = url.split(':').next().unwrap().replace("postgresql", "postgres");
+        let engine = url
+            .split(':')
+            .next()
+            .unwrap()
+            .replace("postgresql", "postgres");
         store
             .create_instance(&Instance {
                 id: id.to_string(),
@@ -162,16 +166,24 @@ async fn sqlite_harness() -> Harness {
         .await
         .unwrap();
     let key_ring = KeyRing::new(MasterKey::generate());
-    let targets: Vec<(&str, &str, String)> = [("t1", "test"), ("t2", "test"), ("t3", "test"), ("p1", "prod")]
-        .into_iter()
-        .map(|(id, env)| (id, env, sqlite_url(dir.path(), id)))
-        .collect();
+    let targets: Vec<(&str, &str, String)> = [
+        ("t1", "test"),
+        ("t2", "test"),
+        ("t3", "test"),
+        ("p1", "prod"),
+    ]
+    .into_iter()
+    .map(|(id, env)| (id, env, sqlite_url(dir.path(), id)))
+    .collect();
     setup(&store, &key_ring, &targets).await;
     store
         .create_instance(&Instance {
             id: "outside".into(),
             engine: "sqlite".into(),
-            url_envelope: key_ring.encrypt(&sqlite_url(dir.path(), "outside"), &instance_url_aad("outside")),
+            url_envelope: key_ring.encrypt(
+                &sqlite_url(dir.path(), "outside"),
+                &instance_url_aad("outside"),
+            ),
         })
         .await
         .unwrap();
@@ -192,7 +204,13 @@ async fn sqlite_harness() -> Harness {
 }
 
 /// The one function that calls the API.
-async fn call(h: &Harness, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    h: &Harness,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut request = Request::builder()
         .method(method)
         .uri(uri)
@@ -279,7 +297,14 @@ async fn roll(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
     rollout
 }
 
-async fn stage_action(h: &Harness, rollout: &Value, stage: &str, action: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn stage_action(
+    h: &Harness,
+    rollout: &Value,
+    stage: &str,
+    action: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let uri = format!(
         "/api/v1/{}/stages/{stage}/{action}",
         rollout["name"].as_str().unwrap()
@@ -288,7 +313,14 @@ async fn stage_action(h: &Harness, rollout: &Value, stage: &str, action: &str, t
 }
 
 async fn get_rollout(h: &Harness, rollout: &Value) -> Value {
-    let (status, body) = call(h, "GET", &format!("/api/v1/{}", rollout["name"].as_str().unwrap()), &h.ci, None).await;
+    let (status, body) = call(
+        h,
+        "GET",
+        &format!("/api/v1/{}", rollout["name"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -328,7 +360,10 @@ fn succeeded(rows: &[HistoryRecord]) -> Vec<String> {
 
 fn two_files() -> Vec<Value> {
     vec![
-        file("V1_create_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY);\n"),
+        file(
+            "V1_create_t.sql",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+        ),
         file(
             "V2_fill_t_dml.sql",
             "INSERT INTO t (id) VALUES (1);\nINSERT INTO t (id) VALUES (2);\n",
@@ -348,10 +383,22 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
         .collect();
     assert_eq!(stages, ["test", "prod"]);
     assert_eq!(rollout["status"], "NOT_STARTED");
-    assert!(rollout["release"].as_str().unwrap().starts_with("projects/shop/releases/release_"));
+    assert!(
+        rollout["release"]
+            .as_str()
+            .unwrap()
+            .starts_with("projects/shop/releases/release_")
+    );
 
     // Idempotent per plan.
-    let (status, again) = call(h, "POST", &format!("/api/v1/{}/rollout", rollout["plan"].as_str().unwrap()), &h.ci, None).await;
+    let (status, again) = call(
+        h,
+        "POST",
+        &format!("/api/v1/{}/rollout", rollout["plan"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["name"], rollout["name"]);
 
@@ -359,13 +406,22 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
     // must wait for test.
     let (status, body) = stage_action(h, &rollout, "prod", "tasks:run", &h.ci, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("GitOps Service Agent"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("GitOps Service Agent"),
+        "{body}"
+    );
     let (status, body) = stage_action(h, &rollout, "prod", "tasks:run", &h.releaser, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "FAILED_PRECONDITION");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("stage `prod` cannot run yet"), "{message}");
-    assert!(message.contains("instances/t1/databases/main in `test` is NOT_STARTED"), "{message}");
+    assert!(
+        message.contains("instances/t1/databases/main in `test` is NOT_STARTED"),
+        "{message}"
+    );
 
     // Test: the service agent runs it; a worker applies it.
     let (status, body) = stage_action(h, &rollout, "test", "tasks:run", &h.ci, None).await;
@@ -387,37 +443,97 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
     assert!(current["overrides"].as_array().unwrap().is_empty());
 
     // Each target applied each file once, recording the release.
-    let release_id = rollout["release"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let release_id = rollout["release"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     for url in urls {
         let rows = history(url).await;
         assert_eq!(succeeded(&rows), ["1", "2"], "{url}");
-        assert!(rows.iter().all(|r| r.release_id.as_deref() == Some(release_id.as_str())));
+        assert!(
+            rows.iter()
+                .all(|r| r.release_id.as_deref() == Some(release_id.as_str()))
+        );
     }
 
     // Task runs and their log: per file and per statement.
     let task = &stage(&current, "test")["tasks"][0];
-    let (status, runs) = call(h, "GET", &format!("/api/v1/{}/taskRuns", task["name"].as_str().unwrap()), &h.ci, None).await;
+    let (status, runs) = call(
+        h,
+        "GET",
+        &format!("/api/v1/{}/taskRuns", task["name"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{runs}");
     let run = &runs["taskRuns"][0];
     assert_eq!(run["status"], "DONE");
     assert!(run["startTime"].is_string() && run["finishTime"].is_string());
-    let (status, log) = call(h, "GET", &format!("/api/v1/{}/log", run["name"].as_str().unwrap()), &h.ci, None).await;
+    let (status, log) = call(
+        h,
+        "GET",
+        &format!("/api/v1/{}/log", run["name"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let entries = log["entries"].as_array().unwrap();
-    let statements: Vec<&Value> = entries.iter().filter(|e| e["event"] == "statement").collect();
+    let statements: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["event"] == "statement")
+        .collect();
     assert_eq!(statements.len(), 3, "{log}");
-    let insert = statements.iter().find(|e| e["file"] == "migrations/V2_fill_t_dml.sql" && e["index"] == 1).unwrap();
+    let insert = statements
+        .iter()
+        .find(|e| e["file"] == "migrations/V2_fill_t_dml.sql" && e["index"] == 1)
+        .unwrap();
     assert_eq!(insert["rows_affected"], 1);
     assert_eq!(insert["line"], 2);
-    assert!(insert["started_at_ms"].is_u64() && insert["finished_at_ms"].is_u64() && insert["duration_ms"].is_u64());
-    assert_eq!(entries.iter().filter(|e| e["event"] == "file_finished").count(), 2);
+    assert!(
+        insert["started_at_ms"].is_u64()
+            && insert["finished_at_ms"].is_u64()
+            && insert["duration_ms"].is_u64()
+    );
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["event"] == "file_finished")
+            .count(),
+        2
+    );
     let text = log.to_string();
-    assert!(!text.contains("sqlite://") && !text.contains("postgres://"), "a URL leaked: {text}");
+    assert!(
+        !text.contains("sqlite://") && !text.contains("postgres://"),
+        "a URL leaked: {text}"
+    );
 
     // Changelog: every project database named `main`, read from the targets.
-    let (status, changelog) = call(h, "GET", "/api/v1/projects/shop/databases/main/changelog?instance=t1", &h.ci, None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the service agent has no changelog permission: {changelog}");
-    let (status, changelog) = call(h, "GET", "/api/v1/projects/shop/databases/main/changelog?instance=t1", &h.releaser, None).await;
+    let (status, changelog) = call(
+        h,
+        "GET",
+        "/api/v1/projects/shop/databases/main/changelog?instance=t1",
+        &h.ci,
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the service agent has no changelog permission: {changelog}"
+    );
+    let (status, changelog) = call(
+        h,
+        "GET",
+        "/api/v1/projects/shop/databases/main/changelog?instance=t1",
+        &h.releaser,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{changelog}");
     let entries = changelog["changelogs"][0]["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{changelog}");
@@ -425,11 +541,26 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
     assert_eq!(entries[1]["version"], "2");
 
     // Metrics: runs by status and their durations.
-    let request = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
     let response = h.app.clone().oneshot(request).await.unwrap();
-    let text = String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
-    assert!(text.contains("rollgate_task_runs{status=\"DONE\"} 2"), "{text}");
-    assert!(text.contains("rollgate_task_run_duration_seconds_count{status=\"DONE\"} 2"), "{text}");
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("rollgate_task_runs{status=\"DONE\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rollgate_task_run_duration_seconds_count{status=\"DONE\"} 2"),
+        "{text}"
+    );
 
     // The audit log saw the calls, refused ones included.
     let (_, audit) = call(h, "GET", "/api/v1/auditLogs?pageSize=1000", &h.admin, None).await;
@@ -437,28 +568,65 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert!(actions.iter().any(|(a, o)| *a == "rg.taskRuns.create" && o.starts_with("ERROR: FAILED_PRECONDITION")), "{actions:?}");
-    assert!(actions.iter().any(|(a, o)| *a == "rg.releases.create" && o.starts_with("OK")), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|(a, o)| *a == "rg.releases.create" && o.starts_with("OK")),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
 async fn sqlite_rollout_over_test_then_prod() {
     let h = sqlite_harness().await;
-    let urls = vec![sqlite_url(h._dir.path(), "t1"), sqlite_url(h._dir.path(), "p1")];
+    let urls = vec![
+        sqlite_url(h._dir.path(), "t1"),
+        sqlite_url(h._dir.path(), "p1"),
+    ];
     rollout_over_test_then_prod(&h, &urls).await;
 
     // A second release the same day is RC2.
     let (status, list) = call(&h, "GET", "/api/v1/projects/shop/releases", &h.ci, None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "releases list is not the agent's: {list}");
-    let rollout = roll(&h, vec![file("V3_more.sql", "CREATE TABLE u (id INTEGER);")], &["t1"]).await;
-    assert!(rollout["release"].as_str().unwrap().ends_with("-RC2"), "{rollout}");
-    let (status, list) = call(&h, "GET", "/api/v1/projects/shop/releases?pageSize=1", &h.releaser, None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "releases list is not the agent's: {list}"
+    );
+    let rollout = roll(
+        &h,
+        vec![file("V3_more.sql", "CREATE TABLE u (id INTEGER);")],
+        &["t1"],
+    )
+    .await;
+    assert!(
+        rollout["release"].as_str().unwrap().ends_with("-RC2"),
+        "{rollout}"
+    );
+    let (status, list) = call(
+        &h,
+        "GET",
+        "/api/v1/projects/shop/releases?pageSize=1",
+        &h.releaser,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["releases"].as_array().unwrap().len(), 1);
     let release = &list["releases"][0];
-    assert!(release["files"][0]["checksum"].as_str().unwrap().starts_with("sha256-v1:"));
+    assert!(
+        release["files"][0]["checksum"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256-v1:")
+    );
     assert_eq!(release["vcs"]["commitSha"], "abc123");
     assert_eq!(release["files"][1]["changeType"], "DML");
     let (status, rollouts) = call(&h, "GET", "/api/v1/projects/shop/rollouts", &h.ci, None).await;
@@ -470,23 +638,72 @@ async fn sqlite_rollout_over_test_then_prod() {
 async fn admin_override_is_recorded_and_others_cannot_override() {
     let h = sqlite_harness().await;
     let rollout = roll(&h, two_files(), &["t1", "p1"]).await;
-    let (status, body) = stage_action(&h, &rollout, "prod", "tasks:run", &h.releaser, Some(json!({"override": true, "reason": "hotfix"}))).await;
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "prod",
+        "tasks:run",
+        &h.releaser,
+        Some(json!({"override": true, "reason": "hotfix"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("only a workspace admin"), "{body}");
-    let (status, body) = stage_action(&h, &rollout, "prod", "tasks:run", &h.admin, Some(json!({"override": true}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a reason is required: {body}");
-    let (status, body) = stage_action(&h, &rollout, "prod", "tasks:run", &h.admin, Some(json!({"override": true, "reason": "hotfix INC-42"}))).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("only a workspace admin"),
+        "{body}"
+    );
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "prod",
+        "tasks:run",
+        &h.admin,
+        Some(json!({"override": true})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a reason is required: {body}"
+    );
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "prod",
+        "tasks:run",
+        &h.admin,
+        Some(json!({"override": true, "reason": "hotfix INC-42"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let current = get_rollout(&h, &rollout).await;
     let overrides = current["overrides"].as_array().unwrap();
     assert_eq!(overrides.len(), 1, "{current}");
     assert_eq!(overrides[0]["actor"], ADMIN);
     assert_eq!(overrides[0]["reason"], "hotfix INC-42");
-    assert_eq!(overrides[0]["blockingTasks"][0]["target"], "instances/t1/databases/main");
+    assert_eq!(
+        overrides[0]["blockingTasks"][0]["target"],
+        "instances/t1/databases/main"
+    );
     let (_, audit) = call(&h, "GET", "/api/v1/auditLogs?pageSize=1000", &h.admin, None).await;
-    assert!(audit["auditLogs"].as_array().unwrap().iter().any(|e| e["action"] == "rg.rollouts.overrideStageOrder" && e["actor"] == ADMIN && e["outcome"] == "OK"), "{audit}");
+    assert!(
+        audit["auditLogs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "rg.rollouts.overrideStageOrder"
+                && e["actor"] == ADMIN
+                && e["outcome"] == "OK"),
+        "{audit}"
+    );
     assert_eq!(drain(&h).await, 1);
-    assert_eq!(stage(&get_rollout(&h, &rollout).await, "prod")["status"], "DONE");
+    assert_eq!(
+        stage(&get_rollout(&h, &rollout).await, "prod")["status"],
+        "DONE"
+    );
 }
 
 #[tokio::test]
@@ -496,7 +713,10 @@ async fn a_failing_file_fails_with_file_and_line_then_skip_unblocks_prod() {
         &h,
         vec![
             file("V1_ok.sql", "CREATE TABLE a (id INTEGER);\n"),
-            file("V2_broken.sql", "CREATE TABLE b (id INTEGER);\n\nCREATE TABLE a (id INTEGER);\n"),
+            file(
+                "V2_broken.sql",
+                "CREATE TABLE b (id INTEGER);\n\nCREATE TABLE a (id INTEGER);\n",
+            ),
         ],
         &["t1", "p1"],
     )
@@ -508,30 +728,93 @@ async fn a_failing_file_fails_with_file_and_line_then_skip_unblocks_prod() {
     let task = &stage(&current, "test")["tasks"][0];
     assert_eq!(task["status"], "FAILED");
     assert_eq!(current["status"], "FAILED");
-    let (_, runs) = call(&h, "GET", &format!("/api/v1/{}/taskRuns", task["name"].as_str().unwrap()), &h.ci, None).await;
+    let (_, runs) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/{}/taskRuns", task["name"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
     let run = &runs["taskRuns"][0];
-    assert!(run["error"].as_str().unwrap().contains("V2_broken.sql:3"), "{run}");
-    let (_, log) = call(&h, "GET", &format!("/api/v1/{}/log", run["name"].as_str().unwrap()), &h.ci, None).await;
-    let failed = log["entries"].as_array().unwrap().iter().find(|e| e["event"] == "statement" && e["status"] == "FAILED").unwrap();
-    assert_eq!((failed["file"].as_str(), failed["line"].as_u64()), (Some("migrations/V2_broken.sql"), Some(3)));
-    assert!(failed["error"].as_str().unwrap().contains("already exists"), "{failed}");
+    assert!(
+        run["error"].as_str().unwrap().contains("V2_broken.sql:3"),
+        "{run}"
+    );
+    let (_, log) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/{}/log", run["name"].as_str().unwrap()),
+        &h.ci,
+        None,
+    )
+    .await;
+    let failed = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "statement" && e["status"] == "FAILED")
+        .unwrap();
+    assert_eq!(
+        (failed["file"].as_str(), failed["line"].as_u64()),
+        (Some("migrations/V2_broken.sql"), Some(3))
+    );
+    assert!(
+        failed["error"].as_str().unwrap().contains("already exists"),
+        "{failed}"
+    );
 
     // Skipping needs a reason and a skippable task; then prod may run.
-    let (status, body) = stage_action(&h, &rollout, "test", "tasks:skip", &h.releaser, Some(json!({}))).await;
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "test",
+        "tasks:skip",
+        &h.releaser,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = stage_action(&h, &rollout, "test", "tasks:skip", &h.ci, Some(json!({"reason": "x"}))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the agent cannot skip: {body}");
-    let (status, body) = stage_action(&h, &rollout, "test", "tasks:skip", &h.releaser, Some(json!({"reason": "fixed by hand on test"}))).await;
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "test",
+        "tasks:skip",
+        &h.ci,
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the agent cannot skip: {body}"
+    );
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "test",
+        "tasks:skip",
+        &h.releaser,
+        Some(json!({"reason": "fixed by hand on test"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let current = get_rollout(&h, &rollout).await;
-    assert_eq!(stage(&current, "test")["tasks"][0]["skippedReason"], "fixed by hand on test");
+    assert_eq!(
+        stage(&current, "test")["tasks"][0]["skippedReason"],
+        "fixed by hand on test"
+    );
     let (status, body) = stage_action(&h, &rollout, "prod", "tasks:run", &h.releaser, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Cancel the queued prod run before a worker takes it.
-    let (status, body) = stage_action(&h, &rollout, "prod", "taskRuns:cancel", &h.releaser, None).await;
+    let (status, body) =
+        stage_action(&h, &rollout, "prod", "taskRuns:cancel", &h.releaser, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(drain(&h).await, 0);
-    assert_eq!(stage(&get_rollout(&h, &rollout).await, "prod")["tasks"][0]["status"], "CANCELED");
+    assert_eq!(
+        stage(&get_rollout(&h, &rollout).await, "prod")["tasks"][0]["status"],
+        "CANCELED"
+    );
 }
 
 #[tokio::test]
@@ -539,27 +822,81 @@ async fn bad_release_and_plan_input_is_a_4xx_naming_the_problem() {
     let h = sqlite_harness().await;
     let post = |files: Value| {
         let h = &h;
-        async move { call(h, "POST", "/api/v1/projects/shop/releases", &h.ci, Some(json!({ "files": files }))).await }
+        async move {
+            call(
+                h,
+                "POST",
+                "/api/v1/projects/shop/releases",
+                &h.ci,
+                Some(json!({ "files": files })),
+            )
+            .await
+        }
     };
     let big = "-- x\n".repeat(2 * 1024 * 1024 / 5 + 1);
     let cases = [
         (json!([file("V1_big.sql", &big)]), "2 MiB"),
-        (json!((0..501).map(|i| file(&format!("V{i}_f.sql"), "SELECT 1;")).collect::<Vec<_>>()), "at most 500 files"),
-        (json!([{"path": "migrations/V1_a.sql", "version": "one", "statement": "SELECT 1;"}]), "is not a version"),
-        (json!([{"path": "../V1_a.sql", "version": "1", "statement": "SELECT 1;"}]), "relative path"),
-        (json!([{"path": "migrations/notes.sql", "version": "1", "statement": "SELECT 1;"}]), "does not start with its version"),
-        (json!([{"path": "migrations/V1_a.sql", "version": "2", "statement": "SELECT 1;"}]), "make them agree"),
-        (json!([file("V1_a.sql", "SELECT 1;"), file("V01_b.sql", "SELECT 2;")]), "appears twice"),
+        (
+            json!(
+                (0..501)
+                    .map(|i| file(&format!("V{i}_f.sql"), "SELECT 1;"))
+                    .collect::<Vec<_>>()
+            ),
+            "at most 500 files",
+        ),
+        (
+            json!([{"path": "migrations/V1_a.sql", "version": "one", "statement": "SELECT 1;"}]),
+            "is not a version",
+        ),
+        (
+            json!([{"path": "../V1_a.sql", "version": "1", "statement": "SELECT 1;"}]),
+            "relative path",
+        ),
+        (
+            json!([{"path": "migrations/notes.sql", "version": "1", "statement": "SELECT 1;"}]),
+            "does not start with its version",
+        ),
+        (
+            json!([{"path": "migrations/V1_a.sql", "version": "2", "statement": "SELECT 1;"}]),
+            "make them agree",
+        ),
+        (
+            json!([
+                file("V1_a.sql", "SELECT 1;"),
+                file("V01_b.sql", "SELECT 2;")
+            ]),
+            "appears twice",
+        ),
         (json!([]), "at least one"),
     ];
     for (files, expected) in cases {
         let (status, body) = post(files).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{expected}: {body}");
-        assert!(body["message"].as_str().unwrap().contains(expected), "{expected}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(expected),
+            "{expected}: {body}"
+        );
     }
-    let (status, body) = call(&h, "POST", "/api/v1/projects/shop/releases", &h.ci, Some(json!({"files": [], "extra": 1}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_ARGUMENT")));
-    let (status, _) = call(&h, "POST", "/api/v1/projects/ghost/releases", &h.ci, Some(json!({"files": [file("V1_a.sql", "SELECT 1;")]}))).await;
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/projects/shop/releases",
+        &h.ci,
+        Some(json!({"files": [], "extra": 1})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_ARGUMENT"))
+    );
+    let (status, _) = call(
+        &h,
+        "POST",
+        "/api/v1/projects/ghost/releases",
+        &h.ci,
+        Some(json!({"files": [file("V1_a.sql", "SELECT 1;")]})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let rollout = roll(&h, two_files(), &["t1"]).await;
@@ -567,60 +904,150 @@ async fn bad_release_and_plan_input_is_a_4xx_naming_the_problem() {
     let plan = |targets: Value| {
         let h = &h;
         let release = release.clone();
-        async move { call(h, "POST", "/api/v1/projects/shop/plans", &h.ci, Some(json!({"release": release, "targets": targets}))).await }
+        async move {
+            call(
+                h,
+                "POST",
+                "/api/v1/projects/shop/plans",
+                &h.ci,
+                Some(json!({"release": release, "targets": targets})),
+            )
+            .await
+        }
     };
     let (status, body) = plan(json!(["instances/nope/databases/main"])).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("instances/nope/databases/main"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("instances/nope/databases/main"),
+        "{body}"
+    );
     let (status, body) = plan(json!(["instances/outside/databases/main"])).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("not a database of project `shop`"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a database of project `shop`"),
+        "{body}"
+    );
     let (status, body) = plan(json!(["outside/main"])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = plan(json!(["instances/t1/databases/main", "instances/t1/databases/main"])).await;
+    let (status, body) = plan(json!([
+        "instances/t1/databases/main",
+        "instances/t1/databases/main"
+    ]))
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = plan(json!([])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = call(&h, "POST", "/api/v1/projects/shop/plans", &h.ci, Some(json!({"release": "release_19990101-RC1", "targets": ["instances/t1/databases/main"]}))).await;
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/projects/shop/plans",
+        &h.ci,
+        Some(
+            json!({"release": "release_19990101-RC1", "targets": ["instances/t1/databases/main"]}),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = call(&h, "GET", "/api/v1/projects/shop/rollouts/abc", &h.ci, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = stage_action(&h, &rollout, "staging", "tasks:run", &h.ci, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, body) = stage_action(&h, &rollout, "test", "tasks:run", &h.ci, Some(json!({"tasks": [999999]}))).await;
+    let (status, body) = stage_action(
+        &h,
+        &rollout,
+        "test",
+        "tasks:run",
+        &h.ci,
+        Some(json!({"tasks": [999999]})),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     // Another project's rollout is not found through this one.
-    let (status, _) = call(&h, "GET", &format!("/api/v1/projects/other/rollouts/{}", rollout["id"]), &h.ci, None).await;
+    let (status, _) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/projects/other/rollouts/{}", rollout["id"]),
+        &h.ci,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn changelog_reports_an_unreachable_target_as_an_entry() {
     let h = sqlite_harness().await;
-    let MetadataStore::Sqlite(store) = h.state.store().clone() else { unreachable!() };
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
     store
         .create_instance(&Instance {
             id: "gone".into(),
             engine: "sqlite".into(),
-            url_envelope: h.state.key_ring().encrypt("sqlite:///nonexistent-dir/rollgate/x.db", &instance_url_aad("gone")),
+            url_envelope: h.state.key_ring().encrypt(
+                "sqlite:///nonexistent-dir/rollgate/x.db",
+                &instance_url_aad("gone"),
+            ),
         })
         .await
         .unwrap();
-    store.create_database(&Database { instance: "gone".into(), name: "main".into(), environment: "test".into() }).await.unwrap();
-    store.add_project_database("shop", &DatabaseRef::new("gone", "main")).await.unwrap();
+    store
+        .create_database(&Database {
+            instance: "gone".into(),
+            name: "main".into(),
+            environment: "test".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .add_project_database("shop", &DatabaseRef::new("gone", "main"))
+        .await
+        .unwrap();
     let rollout = roll(&h, two_files(), &["t1"]).await;
     stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     drain(&h).await;
-    let (status, body) = call(&h, "GET", "/api/v1/projects/shop/databases/main/changelog", &h.releaser, None).await;
+    let (status, body) = call(
+        &h,
+        "GET",
+        "/api/v1/projects/shop/databases/main/changelog",
+        &h.releaser,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let changelogs = body["changelogs"].as_array().unwrap();
     assert_eq!(changelogs.len(), 5, "{body}");
-    let gone = changelogs.iter().find(|c| c["target"] == "instances/gone/databases/main").unwrap();
-    assert!(gone["error"].as_str().unwrap().contains("cannot read the history of instances/gone/databases/main"), "{gone}");
+    let gone = changelogs
+        .iter()
+        .find(|c| c["target"] == "instances/gone/databases/main")
+        .unwrap();
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the history of instances/gone/databases/main"),
+        "{gone}"
+    );
     assert_eq!(gone["entries"], json!([]));
-    let t1 = changelogs.iter().find(|c| c["target"] == "instances/t1/databases/main").unwrap();
+    let t1 = changelogs
+        .iter()
+        .find(|c| c["target"] == "instances/t1/databases/main")
+        .unwrap();
     assert_eq!(t1["entries"].as_array().unwrap().len(), 2);
-    let (status, _) = call(&h, "GET", "/api/v1/projects/shop/databases/nope/changelog", &h.releaser, None).await;
+    let (status, _) = call(
+        &h,
+        "GET",
+        "/api/v1/projects/shop/databases/nope/changelog",
+        &h.releaser,
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -648,15 +1075,22 @@ async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
     let state = h.state.clone();
     let dying = tokio::spawn(async move { run_one(&state, "worker-dies", &short).await });
     // Wait until file 1 is applied, then kill the worker.
-    let MetadataStore::Sqlite(store) = h.state.store().clone() else { unreachable!() };
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
     let run_id = loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let current = get_rollout(&h, &rollout).await;
         let task = &stage(&current, "test")["tasks"][0];
-        let runs = store.list_task_runs(task["id"].as_i64().unwrap()).await.unwrap();
+        let runs = store
+            .list_task_runs(task["id"].as_i64().unwrap())
+            .await
+            .unwrap();
         if let Some(run) = runs.first() {
             let log = store.list_task_log(run.id).await.unwrap();
-            if log.iter().any(|e| e.entry_json.contains("\"file_started\"") && e.entry_json.contains("V2_slow.sql")) {
+            if log.iter().any(|e| {
+                e.entry_json.contains("\"file_started\"") && e.entry_json.contains("V2_slow.sql")
+            }) {
                 break run.id;
             }
         }
@@ -664,7 +1098,10 @@ async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
     dying.abort();
     let _ = dying.await;
     let run = store.get_task_run(run_id).await.unwrap();
-    assert_eq!((run.status.as_str(), run.worker.as_deref()), ("RUNNING", Some("worker-dies")));
+    assert_eq!(
+        (run.status.as_str(), run.worker.as_deref()),
+        ("RUNNING", Some("worker-dies"))
+    );
     // Nothing to claim while the dead worker's lease lives; then it expires.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(run_one(&h.state, "worker-b", &unlimited()).await.unwrap());
@@ -673,13 +1110,27 @@ async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
     let rows = history(&sqlite_url(h._dir.path(), "t1")).await;
     assert_eq!(succeeded(&rows), ["1", "2", "3"]);
     for version in ["1", "2", "3"] {
-        assert_eq!(rows.iter().filter(|r| r.version == version).count(), 1, "{rows:?}");
+        assert_eq!(
+            rows.iter().filter(|r| r.version == version).count(),
+            1,
+            "{rows:?}"
+        );
     }
-    let mut conn = sqlx::SqliteConnection::connect(&sqlite_url(h._dir.path(), "t1")).await.unwrap();
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM once").fetch_one(&mut conn).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&sqlite_url(h._dir.path(), "t1"))
+        .await
+        .unwrap();
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM once")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(count, 1, "file 1 ran once");
     let log = store.list_task_log(run_id).await.unwrap();
-    assert_eq!(log.iter().filter(|e| e.entry_json.contains("\"run_started\"")).count(), 2);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.entry_json.contains("\"run_started\""))
+            .count(),
+        2
+    );
 }
 
 /// Three worker loops, one task run at a time per rollout: runs never overlap;
@@ -699,11 +1150,21 @@ async fn worker_loops_respect_the_per_rollout_limit() {
     stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let limited = config(
         Duration::from_secs(30),
-        ClaimLimits { per_rollout: Some(1), per_instance: None },
+        ClaimLimits {
+            per_rollout: Some(1),
+            per_instance: None,
+        },
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let loops: Vec<_> = (0..3)
-        .map(|i| tokio::spawn(worker_loop(h.state.clone(), format!("loop-{i}"), limited, stopped.clone())))
+        .map(|i| {
+            tokio::spawn(worker_loop(
+                h.state.clone(),
+                format!("loop-{i}"),
+                limited,
+                stopped.clone(),
+            ))
+        })
         .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -711,18 +1172,29 @@ async fn worker_loops_respect_the_per_rollout_limit() {
         if stage(&current, "test")["status"] == "DONE" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rollout did not finish: {current}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollout did not finish: {current}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.send(true).unwrap();
     for handle in loops {
-        tokio::time::timeout(Duration::from_secs(10), handle).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .unwrap()
+            .unwrap();
     }
-    let MetadataStore::Sqlite(store) = h.state.store().clone() else { unreachable!() };
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
     let current = get_rollout(&h, &rollout).await;
     let mut spans = Vec::new();
     for task in stage(&current, "test")["tasks"].as_array().unwrap() {
-        let runs = store.list_task_runs(task["id"].as_i64().unwrap()).await.unwrap();
+        let runs = store
+            .list_task_runs(task["id"].as_i64().unwrap())
+            .await
+            .unwrap();
         let log = store.list_task_log(runs[0].id).await.unwrap();
         let at = |event: &str| {
             log.iter()
@@ -758,8 +1230,15 @@ async fn shutdown_releases_an_unfinished_run() {
     let mut no_grace = unlimited();
     no_grace.shutdown_grace = Duration::from_millis(0);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let handle = tokio::spawn(worker_loop(h.state.clone(), "leaving".into(), no_grace, stopped));
-    let MetadataStore::Sqlite(store) = h.state.store().clone() else { unreachable!() };
+    let handle = tokio::spawn(worker_loop(
+        h.state.clone(),
+        "leaving".into(),
+        no_grace,
+        stopped,
+    ));
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
     let task_id = stage(&rollout, "test")["tasks"][0]["id"].as_i64().unwrap();
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -769,12 +1248,25 @@ async fn shutdown_releases_an_unfinished_run() {
         }
     }
     stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), handle).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .unwrap()
+        .unwrap();
     let run = &store.list_task_runs(task_id).await.unwrap()[0];
-    assert_eq!((run.status.as_str(), run.worker.as_deref()), ("AVAILABLE", None), "{run:?}");
+    assert_eq!(
+        (run.status.as_str(), run.worker.as_deref()),
+        ("AVAILABLE", None),
+        "{run:?}"
+    );
     assert!(run_one(&h.state, "next", &unlimited()).await.unwrap());
-    assert_eq!(stage(&get_rollout(&h, &rollout).await, "test")["status"], "DONE");
-    assert_eq!(succeeded(&history(&sqlite_url(h._dir.path(), "t1")).await), ["1"]);
+    assert_eq!(
+        stage(&get_rollout(&h, &rollout).await, "test")["status"],
+        "DONE"
+    );
+    assert_eq!(
+        succeeded(&history(&sqlite_url(h._dir.path(), "t1")).await),
+        ["1"]
+    );
 }
 
 // ---- PostgreSQL metadata and PostgreSQL targets ----
@@ -786,9 +1278,16 @@ async fn postgres_rollout_over_test_then_prod() {
     let p1 = PgTestDb::create("p1").await;
     let store = PostgresStore::connect(&meta.url).await.unwrap();
     let key_ring = KeyRing::new(MasterKey::generate());
-    let targets = vec![("t1", "test", t1.url.clone()), ("p1", "prod", p1.url.clone())];
+    let targets = vec![
+        ("t1", "test", t1.url.clone()),
+        ("p1", "prod", p1.url.clone()),
+    ];
     setup(&store, &key_ring, &targets).await;
-    let state = AppState::new(MetadataStore::Postgres(store.clone()), key_ring, 8 * 1024 * 1024);
+    let state = AppState::new(
+        MetadataStore::Postgres(store.clone()),
+        key_ring,
+        8 * 1024 * 1024,
+    );
     let urls = vec![t1.url.clone(), p1.url.clone()];
     let dir = tempfile::tempdir().unwrap();
     let h = finish(&store, state, dir, vec![t1, p1]).await;
@@ -853,10 +1352,59 @@ impl Drop for PgTestDb {
             runtime.block_on(async move {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })
         .join();
     }
+}
+
+/// A file that runs longer than the lease: the worker renews the lease on a
+/// timer while the statement runs, so a second worker polling all along never
+/// takes the run over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn heartbeats_keep_the_lease_during_a_long_statement() {
+    let h = sqlite_harness().await;
+    let rollout = roll(
+        &h,
+        vec![file(
+            "V1_long.sql",
+            "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000) SELECT x FROM c;\n",
+        )],
+        &["t1"],
+    )
+    .await;
+    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
+    let short = config(Duration::from_secs(1), ClaimLimits::default());
+    let state = h.state.clone();
+    let working = tokio::spawn(async move { run_one(&state, "long-runner", &short).await });
+    let mut stolen = 0;
+    while !working.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if run_one(&h.state, "thief", &short).await.unwrap() {
+            stolen += 1;
+        }
+    }
+    working.await.unwrap().unwrap();
+    assert_eq!(stolen, 0, "another worker took over a live run");
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
+    let task_id = stage(&rollout, "test")["tasks"][0]["id"].as_i64().unwrap();
+    let run = &store.list_task_runs(task_id).await.unwrap()[0];
+    assert_eq!((run.status.as_str(), run.attempts), ("DONE", 1), "{run:?}");
+    let log = store.list_task_log(run.id).await.unwrap();
+    let finished: Value = log
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.entry_json).unwrap())
+        .find(|e| e["event"] == "file_finished")
+        .unwrap();
+    // Longer than two leases, or this test proves nothing.
+    assert!(
+        finished["duration_ms"].as_u64().unwrap() > 2000,
+        "{finished}"
+    );
 }

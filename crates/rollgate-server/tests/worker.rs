@@ -108,7 +108,9 @@ async fn rollout(h: &Harness, release: &str, files: &[ReleaseFile], dbs: &[&str]
         .unwrap();
     let stage = (
         "test".to_string(),
-        dbs.iter().map(|d| DatabaseRef::new(*d, "main")).collect::<Vec<_>>(),
+        dbs.iter()
+            .map(|d| DatabaseRef::new(*d, "main"))
+            .collect::<Vec<_>>(),
     );
     let plan = h
         .store

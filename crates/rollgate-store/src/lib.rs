@@ -734,7 +734,9 @@ pub trait Store: Send + Sync {
         task_id: i64,
     ) -> impl Future<Output = Result<Vec<TaskRun>, StoreError>> + Send;
     /// How many task runs are in each status, ordered by status.
-    fn count_task_runs(&self) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+    fn count_task_runs(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     fn get_task_run(&self, run_id: i64)
     -> impl Future<Output = Result<TaskRun, StoreError>> + Send;
     /// Appends a JSON entry (Invalid unless it parses as JSON).

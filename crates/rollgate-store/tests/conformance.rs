@@ -707,7 +707,13 @@ async fn setup_rollout<S: Store>(store: &S, n: usize) -> (i64, Vec<i64>) {
     ];
     let targets: Vec<DatabaseRef> = stages.iter().flat_map(|(_, dbs)| dbs.clone()).collect();
     let plan = store
-        .create_plan("shop", "release_20260101-RC1", &targets, "ada@example.com", 40)
+        .create_plan(
+            "shop",
+            "release_20260101-RC1",
+            &targets,
+            "ada@example.com",
+            40,
+        )
         .await
         .unwrap();
     let id = store
@@ -892,8 +898,20 @@ async fn queue_conformance<S: Store>(store: S) {
         .unwrap();
     assert_eq!((second.run_id, third.run_id), (runs[1], runs[2]));
     // All leases are live: nothing to claim.
-    assert_eq!(store.claim_task_run("w3", LEASE, 120, &ClaimLimits::default()).await.unwrap(), None);
-    assert_eq!(store.claim_task_run("w3", LEASE, 130, &ClaimLimits::default()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_task_run("w3", LEASE, 120, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_task_run("w3", LEASE, 130, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
 
     // Heartbeat keeps a lease; after expiry another worker takes the run over.
     assert!(
@@ -922,7 +940,13 @@ async fn queue_conformance<S: Store>(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(also.run_id, third.run_id);
-    assert_eq!(store.claim_task_run("w4", LEASE, 131, &ClaimLimits::default()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_task_run("w4", LEASE, 131, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
     assert!(
         !store
             .heartbeat(first.run_id, "w1", LEASE, 131)
@@ -1006,7 +1030,10 @@ async fn queue_conformance<S: Store>(store: S) {
         third.run_id
     );
     assert_eq!(
-        store.claim_task_run("w5", LEASE, 10_000, &ClaimLimits::default()).await.unwrap(),
+        store
+            .claim_task_run("w5", LEASE, 10_000, &ClaimLimits::default())
+            .await
+            .unwrap(),
         None
     );
     // A failed task may be retried with a new run.
@@ -1060,7 +1087,11 @@ async fn concurrent_claims<S: Store + Clone + 'static>(stores: Vec<S>, runs: usi
         handles.push(tokio::spawn(async move {
             let worker = format!("worker-{i}");
             let mut mine = Vec::new();
-            while let Some(run) = store.claim_task_run(&worker, LEASE, 1_000, &ClaimLimits::default()).await.unwrap() {
+            while let Some(run) = store
+                .claim_task_run(&worker, LEASE, 1_000, &ClaimLimits::default())
+                .await
+                .unwrap()
+            {
                 mine.push(run.run_id);
                 tokio::task::yield_now().await;
             }
@@ -1125,7 +1156,10 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     let plan = store.get_plan("shop", rollout.plan).await.unwrap();
     assert_eq!(plan.release, "release_20260101-RC1");
     assert_eq!(plan.targets.len(), 6);
-    assert_eq!((plan.creator.as_str(), plan.created_at), ("ada@example.com", 40));
+    assert_eq!(
+        (plan.creator.as_str(), plan.created_at),
+        ("ada@example.com", 40)
+    );
     let second = store
         .create_plan(
             "shop",
@@ -1154,7 +1188,10 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
             .create_plan(
                 "shop",
                 "release_20260101-RC1",
-                &[DatabaseRef::new("main", "db000"), DatabaseRef::new("main", "db000")],
+                &[
+                    DatabaseRef::new("main", "db000"),
+                    DatabaseRef::new("main", "db000")
+                ],
                 "a",
                 1
             )
@@ -1221,7 +1258,10 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     );
 
     // Skip: only from NOT_STARTED, FAILED or CANCELED; the reason is kept.
-    store.skip_task(tasks[5], "not needed on db005").await.unwrap();
+    store
+        .skip_task(tasks[5], "not needed on db005")
+        .await
+        .unwrap();
     let task = |rollout: &rollgate_store::Rollout, id: i64| {
         rollout
             .stages
@@ -1236,7 +1276,11 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
         (skipped.status.as_str(), skipped.skipped_reason.as_deref()),
         (status::SKIPPED, Some("not needed on db005"))
     );
-    expect_conflict(store.skip_task(tasks[5], "again").await, "status of task", &tasks[5].to_string());
+    expect_conflict(
+        store.skip_task(tasks[5], "again").await,
+        "status of task",
+        &tasks[5].to_string(),
+    );
     expect_not_found(store.skip_task(9999, "x").await, "task", "9999");
 
     // Limits: one run per rollout at a time; a live lease counts, an
@@ -1248,8 +1292,15 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     for &t in &tasks[..3] {
         store.enqueue_task_run(t, 100).await.unwrap();
     }
-    let first = store.claim_task_run("w1", LEASE, 100, &one).await.unwrap().unwrap();
-    assert_eq!(store.claim_task_run("w2", LEASE, 100, &one).await.unwrap(), None);
+    let first = store
+        .claim_task_run("w1", LEASE, 100, &one)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.claim_task_run("w2", LEASE, 100, &one).await.unwrap(),
+        None
+    );
     let per_instance = ClaimLimits {
         per_rollout: None,
         per_instance: Some(2),
@@ -1260,25 +1311,46 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        store.claim_task_run("w3", LEASE, 100, &per_instance).await.unwrap(),
+        store
+            .claim_task_run("w3", LEASE, 100, &per_instance)
+            .await
+            .unwrap(),
         None
     );
     // Both leases ran out at 130: they no longer count, and the oldest is
     // claimable again (attempt 2) under the per-rollout limit.
-    let again = store.claim_task_run("w3", LEASE, 131, &one).await.unwrap().unwrap();
+    let again = store
+        .claim_task_run("w3", LEASE, 131, &one)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.run_id, again.attempt), (first.run_id, 2));
-    assert_eq!(store.claim_task_run("w3", LEASE, 131, &one).await.unwrap(), None);
+    assert_eq!(
+        store.claim_task_run("w3", LEASE, 131, &one).await.unwrap(),
+        None
+    );
     let unlimited = ClaimLimits::default();
-    let b = store.claim_task_run("w4", LEASE, 131, &unlimited).await.unwrap().unwrap();
+    let b = store
+        .claim_task_run("w4", LEASE, 131, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b.run_id, second_run.run_id);
-    let c = store.claim_task_run("w4", LEASE, 131, &unlimited).await.unwrap().unwrap();
+    let c = store
+        .claim_task_run("w4", LEASE, 131, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.task_id, tasks[2]);
 
     // Graceful shutdown gives a worker's runs back.
     assert_eq!(store.release_worker_runs("w4").await.unwrap(), 2);
     assert_eq!(store.release_worker_runs("w4").await.unwrap(), 0);
     let released = store.get_task_run(b.run_id).await.unwrap();
-    assert_eq!((released.status.as_str(), released.worker), (status::AVAILABLE, None));
+    assert_eq!(
+        (released.status.as_str(), released.worker),
+        (status::AVAILABLE, None)
+    );
     assert!(!store.heartbeat(b.run_id, "w4", LEASE, 132).await.unwrap());
     assert_eq!(
         task(&store.get_rollout(rollout_id).await.unwrap(), tasks[1]).status,
@@ -1288,12 +1360,18 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     // Cancel: an available run, then a running one (its worker loses the lease).
     assert!(store.cancel_task_run(tasks[2], 133).await.unwrap());
     assert!(!store.cancel_task_run(tasks[2], 133).await.unwrap());
-    let b2 = store.claim_task_run("w5", LEASE, 134, &unlimited).await.unwrap().unwrap();
+    let b2 = store
+        .claim_task_run("w5", LEASE, 134, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(b2.run_id, b.run_id);
     assert!(store.cancel_task_run(tasks[1], 135).await.unwrap());
     assert!(!store.heartbeat(b.run_id, "w5", LEASE, 136).await.unwrap());
     expect_conflict(
-        store.finish_task_run(b.run_id, "w5", RunOutcome::Done, None, 137).await,
+        store
+            .finish_task_run(b.run_id, "w5", RunOutcome::Done, None, 137)
+            .await,
         "lease of task run",
         &b.run_id.to_string(),
     );
@@ -1302,7 +1380,10 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     assert_eq!(task(&after, tasks[2]).status, status::CANCELED);
     expect_not_found(store.cancel_task_run(9999, 1).await, "task", "9999");
     // A canceled task may be skipped.
-    store.skip_task(tasks[2], "canceled on purpose").await.unwrap();
+    store
+        .skip_task(tasks[2], "canceled on purpose")
+        .await
+        .unwrap();
 
     // Runs of a task, with their times; counts by status.
     store
@@ -1312,14 +1393,22 @@ async fn plans_and_limits_conformance<S: Store>(store: S) {
     let runs = store.list_task_runs(tasks[0]).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(
-        (runs[0].created_at, runs[0].started_at, runs[0].finished_at, runs[0].status.as_str()),
+        (
+            runs[0].created_at,
+            runs[0].started_at,
+            runs[0].finished_at,
+            runs[0].status.as_str()
+        ),
         (100, Some(131), Some(150), status::DONE)
     );
     assert_eq!(store.list_task_runs(tasks[4]).await.unwrap(), vec![]);
     expect_not_found(store.list_task_runs(9999).await, "task", "9999");
     assert_eq!(
         store.count_task_runs().await.unwrap(),
-        vec![(status::CANCELED.to_string(), 2), (status::DONE.to_string(), 1)]
+        vec![
+            (status::CANCELED.to_string(), 2),
+            (status::DONE.to_string(), 1)
+        ]
     );
 }
 
@@ -1362,7 +1451,10 @@ async fn concurrent_limit<S: Store + Clone + 'static>(stores: Vec<S>) {
     for handle in handles {
         won += usize::from(handle.await.unwrap());
     }
-    assert_eq!(won, 2, "the per-rollout limit holds across concurrent claimers");
+    assert_eq!(
+        won, 2,
+        "the per-rollout limit holds across concurrent claimers"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
