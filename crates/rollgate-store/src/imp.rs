@@ -141,6 +141,19 @@ pub(crate) fn check_stages(stages: &[(String, Vec<crate::DatabaseRef>)]) -> Resu
     Ok(())
 }
 
+/// A plan lists each target once.
+pub(crate) fn check_targets(targets: &[crate::DatabaseRef]) -> Result<(), StoreError> {
+    let mut seen = std::collections::BTreeSet::new();
+    match targets.iter().find(|db| !seen.insert(*db)) {
+        Some(db) => Err(StoreError::Invalid {
+            kind: "plan target",
+            name: db.to_string(),
+            message: "list each database once".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn invalid_token(token: &str) -> StoreError {
     StoreError::Invalid {
         kind: "page token",
@@ -926,7 +939,7 @@ macro_rules! impl_store {
             ) -> Result<$crate::Plan, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
-                $crate::imp::check_stages(&[(String::new(), targets.to_vec())])?;
+                $crate::imp::check_targets(targets)?;
                 self.get_project(project).await?;
                 let mut tx = self.begin_write().await.map_err(|e| db_err("create plan", e))?;
                 sqlx::query("SELECT 1 FROM releases WHERE project = $1 AND id = $2")
