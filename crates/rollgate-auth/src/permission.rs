@@ -38,6 +38,7 @@ macro_rules! permissions {
 
 permissions! {
     AuditLogsList => "rg.auditLogs.list",
+    ChangelogsList => "rg.changelogs.list",
     DatabasesGet => "rg.databases.get",
     DatabasesList => "rg.databases.list",
     DatabasesCreate => "rg.databases.create",
@@ -82,8 +83,10 @@ permissions! {
     ServiceAccountsCreate => "rg.serviceAccounts.create",
     ServiceAccountsUpdate => "rg.serviceAccounts.update",
     ServiceAccountsDelete => "rg.serviceAccounts.delete",
+    TaskRunsCancel => "rg.taskRuns.cancel",
     TaskRunsCreate => "rg.taskRuns.create",
     TaskRunsList => "rg.taskRuns.list",
+    TasksSkip => "rg.tasks.skip",
     UsersGet => "rg.users.get",
     UsersList => "rg.users.list",
     UsersCreate => "rg.users.create",
@@ -261,6 +264,7 @@ pub fn permission_table() -> String {
 /// that stays with Workspace Admin.
 const WORKSPACE_DBA: &[Permission] = &[
     AuditLogsList,
+    ChangelogsList,
     DatabasesGet,
     DatabasesList,
     DatabasesCreate,
@@ -302,8 +306,10 @@ const WORKSPACE_DBA: &[Permission] = &[
     RolloutsList,
     ServiceAccountsGet,
     ServiceAccountsList,
+    TaskRunsCancel,
     TaskRunsCreate,
     TaskRunsList,
+    TasksSkip,
     UsersGet,
     UsersList,
     WorkspacesGetIamPolicy,
@@ -327,6 +333,7 @@ const WORKSPACE_MEMBER: &[Permission] = &[
 
 /// Everything inside the project, including granting project roles.
 const PROJECT_OWNER: &[Permission] = &[
+    ChangelogsList,
     DatabasesGet,
     DatabasesList,
     DatabasesUpdate,
@@ -345,12 +352,15 @@ const PROJECT_OWNER: &[Permission] = &[
     RolloutsCreate,
     RolloutsGet,
     RolloutsList,
+    TaskRunsCancel,
     TaskRunsCreate,
     TaskRunsList,
+    TasksSkip,
 ];
 
 /// Check releases and prepare plans; cannot create releases or roll out.
 const PROJECT_DEVELOPER: &[Permission] = &[
+    ChangelogsList,
     DatabasesGet,
     DatabasesList,
     PlansCreate,
@@ -368,6 +378,7 @@ const PROJECT_DEVELOPER: &[Permission] = &[
 
 /// Roll out and run tasks; cannot create releases or plans.
 const PROJECT_RELEASER: &[Permission] = &[
+    ChangelogsList,
     DatabasesGet,
     DatabasesList,
     PlansGet,
@@ -379,8 +390,10 @@ const PROJECT_RELEASER: &[Permission] = &[
     RolloutsCreate,
     RolloutsGet,
     RolloutsList,
+    TaskRunsCancel,
     TaskRunsCreate,
     TaskRunsList,
+    TasksSkip,
 ];
 
 /// Exactly Bytebase's `gitopsServiceAgent`: what a CI pipeline needs to check,

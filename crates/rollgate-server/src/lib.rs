@@ -9,9 +9,12 @@
 //! one process; everything durable goes through `Store`, so replicas on one
 //! PostgreSQL store agree on everything but those three.
 //!
-//! [`worker`] executes queued task runs against target databases; HTTP
-//! handlers never connect to target databases. What it is not (yet): the
-//! release, plan and rollout endpoints.
+//! [`worker`] executes queued task runs against target databases; [`run`]
+//! starts [`worker::WorkerConfig::count`] worker loops next to the HTTP
+//! server and, on shutdown, stops them claiming, gives running tasks a grace
+//! period and releases what is unfinished. HTTP handlers never write to
+//! target databases: `rollouts` only queues task runs, and `changelog`
+//! only reads a target's history table.
 
 use std::fmt;
 use std::future::Future;
@@ -32,10 +35,12 @@ use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
 use tower_http::trace::TraceLayer;
 
 mod api;
+mod changelog;
 mod error;
 mod extract;
 mod metrics;
 mod ratelimit;
+mod rollouts;
 mod store;
 mod time;
 pub mod worker;
@@ -69,6 +74,81 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
     ("POST", "/api/v1/projects", Permission::ProjectsCreate),
     ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
+    (
+        "GET",
+        "/api/v1/projects/{project}/releases",
+        Permission::ReleasesList,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/releases",
+        Permission::ReleasesCreate,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/releases/{release}",
+        Permission::ReleasesGet,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/plans",
+        Permission::PlansList,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/plans",
+        Permission::PlansCreate,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/plans/{plan}",
+        Permission::PlansGet,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/plans/{plan}/rollout",
+        Permission::RolloutsCreate,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts",
+        Permission::RolloutsList,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}",
+        Permission::RolloutsGet,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run",
+        Permission::TaskRunsCreate,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip",
+        Permission::TasksSkip,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel",
+        Permission::TaskRunsCancel,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
+        Permission::TaskRunsList,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",
+        Permission::TaskRunsList,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/databases/{database}/changelog",
+        Permission::ChangelogsList,
+    ),
 ];
 
 /// How `rollgate server` runs.
@@ -145,6 +225,11 @@ impl AppState {
     /// The master key ring that encrypts instance credentials.
     pub fn key_ring(&self) -> &KeyRing {
         &self.inner.key_ring
+    }
+
+    /// Counts a finished task run in `/metrics`.
+    pub(crate) fn record_task_run(&self, outcome: &str, duration: Duration) {
+        self.inner.metrics.record_task_run(outcome, duration);
     }
 }
 
@@ -226,7 +311,53 @@ pub fn app(state: AppState) -> Router {
             get(api::list_projects).post(api::create_project),
         )
         .route("/projects/{id}", get(api::get_project))
-        .route("/auditLogs", get(api::list_audit_logs));
+        .route("/auditLogs", get(api::list_audit_logs))
+        .route(
+            "/projects/{project}/releases",
+            get(rollouts::list_releases).post(rollouts::create_release),
+        )
+        .route(
+            "/projects/{project}/releases/{release}",
+            get(rollouts::get_release),
+        )
+        .route(
+            "/projects/{project}/plans",
+            get(rollouts::list_plans).post(rollouts::create_plan),
+        )
+        .route("/projects/{project}/plans/{plan}", get(rollouts::get_plan))
+        .route(
+            "/projects/{project}/plans/{plan}/rollout",
+            post(rollouts::create_rollout),
+        )
+        .route("/projects/{project}/rollouts", get(rollouts::list_rollouts))
+        .route(
+            "/projects/{project}/rollouts/{rollout}",
+            get(rollouts::get_rollout),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run",
+            post(rollouts::run_tasks),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip",
+            post(rollouts::skip_tasks),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel",
+            post(rollouts::cancel_task_runs),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
+            get(rollouts::list_task_runs),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",
+            get(rollouts::get_task_run_log),
+        )
+        .route(
+            "/projects/{project}/databases/{database}/changelog",
+            get(changelog::get_changelog),
+        );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -253,10 +384,22 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `config` until `shutdown` resolves, then finishes in-flight
-/// requests and closes the store.
+/// Serves `config` with the workers [`worker::WorkerConfig::from_env`]
+/// describes, until `shutdown` resolves; see [`run_with_workers`].
 pub async fn run(
     config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_workers(config, worker::WorkerConfig::from_env()?, shutdown).await
+}
+
+/// Serves `config` and runs `workers` until `shutdown` resolves; then the
+/// workers stop claiming, running tasks get `workers.shutdown_grace` to
+/// finish before their runs are released to `AVAILABLE`, in-flight requests
+/// finish, and the store closes.
+pub async fn run_with_workers(
+    config: ServerConfig,
+    workers: worker::WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -281,15 +424,47 @@ pub async fn run(
     eprintln!("rollgate: serving on http://{}", listener.local_addr()?);
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut loops = Vec::with_capacity(workers.count);
+    let process = worker_process_id();
+    for index in 0..workers.count {
+        loops.push(tokio::spawn(worker::worker_loop(
+            state.clone(),
+            format!("{process}-{index}"),
+            workers,
+            stopped.clone(),
+        )));
+    }
+    let mut http_stopped = stopped.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
     let served = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        let _ = http_stopped.wait_for(|stop| *stop).await;
+    })
     .await;
+    for handle in loops {
+        if let Err(error) = handle.await {
+            tracing::error!(%error, "a worker loop panicked");
+        }
+    }
     sweeper.abort();
     state.inner.store.close().await;
     served.context("the HTTP server failed")
+}
+
+/// Unique per process start, so a restarted server never takes over the
+/// runs of its previous life by name: those wait for their leases to expire.
+fn worker_process_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("worker-{}-{:x}", std::process::id(), nanos)
 }
 
 async fn open_store(config: &ServerConfig) -> anyhow::Result<MetadataStore> {
@@ -400,12 +575,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    let store = &state.inner.store;
+    let counts = match store_call!(store, s => s.count_task_runs().await) {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            tracing::warn!(%error, "cannot count task runs for /metrics");
+            None
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.inner.metrics.render(),
+        state.inner.metrics.render(counts.as_deref()),
     )
 }
 

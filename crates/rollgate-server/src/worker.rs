@@ -1,28 +1,32 @@
 //! Workers: claim task runs from the metadata store and apply a release's
 //! pending files to the task's database through the engine library.
 //!
-//! One run: claim → rollout, release, database and instance from the store →
-//! decrypt the instance URL envelope (AAD [`instance_url_aad`]) → connect →
-//! take the migration lock ([`LOCK_TIMEOUT`]) → read the target's history →
-//! plan (`rollgate_migration::plan`, as `rollgate migrate` does) → apply each
-//! pending file, heartbeating between files → finish `DONE` or `FAILED`.
+//! One run: claim (within the [`WorkerConfig`] parallelism limits) →
+//! rollout, release, database and instance from the store → decrypt the
+//! instance URL envelope (AAD [`instance_url_aad`]) → connect → take the
+//! migration lock ([`LOCK_TIMEOUT`]) → read the target's history → plan
+//! (`rollgate_migration::plan`, as `rollgate migrate` does) → apply each
+//! pending file, heartbeating before each file and on a timer while a file
+//! runs → finish `DONE` or `FAILED`.
 //!
 //! The target's own history decides what is pending, so a run re-claimed
-//! after its worker died resumes safely. The task log gets one JSON entry
+//! after its worker died (or after a graceful shutdown released it) resumes
+//! safely. A run whose lease is lost (expired, canceled, released) is
+//! abandoned at once: the in-flight statement's connection is dropped, which
+//! rolls back its transaction and frees the target's session lock. The task log gets one JSON entry
 //! per event (`run_started`, `file_started`, `statement`, `lock_retry`,
 //! `file_finished`, `file_failed`, `run_finished`); see [`run_one`].
 //!
 //! Secrets: the decrypted URL lives only in a [`TargetUrl`] and is never
 //! logged; engine errors name the redacted target only.
 
-use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, EngineError, Progress, TargetUrl};
 use rollgate_migration::{MigrationFile, PlanOptions};
-use rollgate_store::{ClaimedRun, RunOutcome, StoreError};
+use rollgate_store::{ClaimLimits, ClaimedRun, RunOutcome, StoreError};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -32,8 +36,79 @@ use crate::time::now_unix;
 /// How long a worker waits for a target's migration lock.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The lease [`worker_loop`] claims runs with; it heartbeats between files.
+/// The lease runs are claimed with by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How the server's workers run. [`WorkerConfig::from_env`] reads it from
+/// `ROLLGATE_WORKERS`, `ROLLGATE_MAX_RUNNING_PER_ROLLOUT`,
+/// `ROLLGATE_MAX_RUNNING_PER_INSTANCE`, `ROLLGATE_LEASE_SECONDS` and
+/// `ROLLGATE_SHUTDOWN_GRACE_SECONDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// Worker loops per server process (0: this replica runs no tasks).
+    pub count: usize,
+    /// Lease of a claimed run; a live worker renews it every `lease / 3`.
+    pub lease: Duration,
+    /// Parallelism limits, enforced by the claim across replicas.
+    pub limits: ClaimLimits,
+    /// On shutdown, how long running tasks may go on before their runs are
+    /// released back to `AVAILABLE`.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            count: 4,
+            lease: DEFAULT_LEASE,
+            limits: ClaimLimits {
+                per_rollout: Some(4),
+                per_instance: Some(2),
+            },
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The defaults, overridden by the environment variables named above.
+    /// A limit of 0 means unlimited.
+    pub fn from_env() -> anyhow::Result<WorkerConfig> {
+        fn var(name: &str) -> anyhow::Result<Option<u64>> {
+            match std::env::var(name) {
+                Ok(text) if !text.trim().is_empty() => text
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not `{text}`")),
+                _ => Ok(None),
+            }
+        }
+        let limit = |n: u64| u32::try_from(n).ok().filter(|&n| n > 0);
+        let mut config = WorkerConfig::default();
+        if let Some(n) = var("ROLLGATE_WORKERS")? {
+            config.count = usize::try_from(n).unwrap_or(usize::MAX).min(256);
+        }
+        if let Some(n) = var("ROLLGATE_MAX_RUNNING_PER_ROLLOUT")? {
+            config.limits.per_rollout = limit(n);
+        }
+        if let Some(n) = var("ROLLGATE_MAX_RUNNING_PER_INSTANCE")? {
+            config.limits.per_instance = limit(n);
+        }
+        if let Some(n) = var("ROLLGATE_LEASE_SECONDS")? {
+            config.lease = Duration::from_secs(n.max(3));
+        }
+        if let Some(n) = var("ROLLGATE_SHUTDOWN_GRACE_SECONDS")? {
+            config.shutdown_grace = Duration::from_secs(n);
+        }
+        Ok(config)
+    }
+
+    /// How often a running task renews its lease.
+    pub fn heartbeat_interval(&self) -> Duration {
+        (self.lease / 3).max(Duration::from_millis(100))
+    }
+}
 
 /// Shortest and longest wait of [`worker_loop`] between empty polls.
 const IDLE_MIN: Duration = Duration::from_millis(200);
@@ -52,17 +127,22 @@ pub fn instance_url_aad(instance_id: &str) -> String {
 /// `FAILED`, or was abandoned because its lease was lost (then another
 /// worker picks it up). A failing migration is a `FAILED` run, not an `Err`;
 /// `Err` means the metadata store itself failed.
-pub async fn run_one(state: &AppState, worker_id: &str, lease: Duration) -> anyhow::Result<bool> {
+pub async fn run_one(
+    state: &AppState,
+    worker_id: &str,
+    config: &WorkerConfig,
+) -> anyhow::Result<bool> {
     let store = state.store();
-    let claimed = store_call!(store, s => s.claim_task_run(worker_id, lease, now_unix()).await)
+    let claimed = store_call!(store, s => s.claim_task_run(worker_id, config.lease, now_unix(), &config.limits).await)
         .context("cannot claim a task run")?;
     let Some(run) = claimed else {
         return Ok(false);
     };
-    let mut ctx = RunContext {
+    let started = Instant::now();
+    let ctx = RunContext {
         state,
         worker_id,
-        lease,
+        config,
         run: &run,
     };
     ctx.log(json!({
@@ -106,9 +186,12 @@ pub async fn run_one(state: &AppState, worker_id: &str, lease: Duration) -> anyh
             (RunOutcome::Failed, Some(message))
         }
     };
-    match store_call!(store, s => s.finish_task_run(run.run_id, worker_id, outcome, error.as_deref()).await)
+    match store_call!(store, s => s.finish_task_run(run.run_id, worker_id, outcome, error.as_deref(), now_unix()).await)
     {
-        Ok(()) => Ok(true),
+        Ok(()) => {
+            state.record_task_run(outcome.as_str(), started.elapsed());
+            Ok(true)
+        }
         // Re-claimed by another worker after our lease expired: its run decides.
         Err(StoreError::Conflict { .. }) => {
             tracing::warn!(run = run.run_id, worker_id, "lease lost before finishing");
@@ -118,37 +201,68 @@ pub async fn run_one(state: &AppState, worker_id: &str, lease: Duration) -> anyh
     }
 }
 
-/// Runs [`run_one`] until `shutdown` resolves, with [`DEFAULT_LEASE`];
-/// after a poll that found nothing (or a store error) it waits, doubling the
-/// wait from 200 ms up to 5 s, and polls again at once after a run.
+/// Runs [`run_one`] until `shutdown` turns true: after a poll that found
+/// nothing (or a store error) it waits, doubling the wait from 200 ms up to
+/// 5 s, and polls again at once after a run. On shutdown it stops claiming,
+/// lets a running task go on for `config.shutdown_grace`, then abandons it
+/// and releases this worker's runs back to `AVAILABLE` for another worker.
 pub async fn worker_loop(
     state: AppState,
     worker_id: String,
-    shutdown: impl Future<Output = ()> + Send,
+    config: WorkerConfig,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    tokio::pin!(shutdown);
     let mut idle = IDLE_MIN;
     loop {
-        let wait = tokio::select! {
+        if *shutdown.borrow() {
+            break;
+        }
+        let run = run_one(&state, &worker_id, &config);
+        tokio::pin!(run);
+        let result = tokio::select! {
             biased;
-            () = &mut shutdown => return,
-            result = run_one(&state, &worker_id, DEFAULT_LEASE) => match result {
-                Ok(true) => {
-                    idle = IDLE_MIN;
-                    continue;
+            result = &mut run => result,
+            () = stopped(&mut shutdown) => {
+                if tokio::time::timeout(config.shutdown_grace, &mut run).await.is_err() {
+                    tracing::warn!(worker_id, "shutdown grace period over; releasing the running task");
                 }
-                Ok(false) => idle,
-                Err(error) => {
-                    tracing::warn!(worker_id, error = %format!("{error:#}"), "worker poll failed");
-                    idle
-                }
-            },
+                break;
+            }
+        };
+        let wait = match result {
+            Ok(true) => {
+                idle = IDLE_MIN;
+                continue;
+            }
+            Ok(false) => idle,
+            Err(error) => {
+                tracing::warn!(worker_id, error = %format!("{error:#}"), "worker poll failed");
+                idle
+            }
         };
         idle = (idle * 2).min(IDLE_MAX);
         tokio::select! {
             biased;
-            () = &mut shutdown => return,
+            () = stopped(&mut shutdown) => break,
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+    release_runs(&state, &worker_id).await;
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Gives every run `worker_id` still holds back to the queue.
+pub async fn release_runs(state: &AppState, worker_id: &str) {
+    let store = state.store();
+    match store_call!(store, s => s.release_worker_runs(worker_id).await) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(worker_id, runs = n, "released unfinished task runs"),
+        Err(error) => {
+            tracing::warn!(worker_id, %error, "cannot release task runs; their leases will expire")
         }
     }
 }
@@ -174,7 +288,7 @@ impl From<StoreError> for Failure {
 struct RunContext<'a> {
     state: &'a AppState,
     worker_id: &'a str,
-    lease: Duration,
+    config: &'a WorkerConfig,
     run: &'a ClaimedRun,
 }
 
@@ -190,11 +304,11 @@ impl RunContext<'_> {
     async fn heartbeat(&self) -> Result<bool, Failure> {
         let store = self.state.store();
         Ok(
-            store_call!(store, s => s.heartbeat(self.run.run_id, self.worker_id, self.lease, now_unix()).await)?,
+            store_call!(store, s => s.heartbeat(self.run.run_id, self.worker_id, self.config.lease, now_unix()).await)?,
         )
     }
 
-    async fn execute(&mut self) -> Result<Executed, Failure> {
+    async fn execute(&self) -> Result<Executed, Failure> {
         let store = self.state.store();
         let run = self.run;
         let release = store_call!(store, s => s.get_release(&run.project, &run.release).await)?;
@@ -220,6 +334,13 @@ impl RunContext<'_> {
             .await
             .map_err(|e| Failure::Task(e.to_string()))?;
         let result = self.apply_pending(&mut engine, &release).await;
+        if matches!(result, Ok(Executed::LeaseLost)) {
+            // A statement may have been cut off mid-flight: drop the
+            // connection (rolling back, freeing the session lock) rather
+            // than reuse it.
+            drop(engine);
+            return result;
+        }
         if let Err(error) = engine.unlock().await {
             tracing::warn!(run = run.run_id, %error, "cannot release the migration lock");
         }
@@ -227,7 +348,7 @@ impl RunContext<'_> {
     }
 
     async fn apply_pending(
-        &mut self,
+        &self,
         engine: &mut AnyEngine,
         release: &rollgate_store::Release,
     ) -> Result<Executed, Failure> {
@@ -327,7 +448,31 @@ impl RunContext<'_> {
                     "blocked_by": blocked_by,
                 })),
             };
-            let result = engine.apply(&apply, &options, &mut progress).await;
+            let result = {
+                // Renew the lease on a timer while the file runs, so a long
+                // statement does not lose it; a lost lease abandons the file.
+                let applying = engine.apply(&apply, &options, &mut progress);
+                tokio::pin!(applying);
+                let mut ticker = tokio::time::interval(self.config.heartbeat_interval());
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        result = &mut applying => break Some(result),
+                        _ = ticker.tick() => {
+                            if !self.heartbeat().await? {
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            let Some(result) = result else {
+                for event in events {
+                    self.log(event).await.map_err(Failure::Store)?;
+                }
+                return Ok(Executed::LeaseLost);
+            };
             for event in events {
                 self.log(event).await.map_err(Failure::Store)?;
             }

@@ -227,6 +227,14 @@ async fn api_without_or_with_bad_token_is_401() {
 fn concrete(path: &str) -> String {
     path.replace("/environments/{id}", "/environments/test")
         .replace("/projects/{id}", "/projects/shop")
+        .replace("{project}", "shop")
+}
+
+/// Resources inside a project (releases, plans, rollouts, …) do not exist in
+/// this harness: an allowed call there is any answer but 401 or 403 (their
+/// own tests, in `tests/rollouts.rs`, check the successes).
+fn nested_in_project(path: &str) -> bool {
+    path.starts_with("/api/v1/projects/{project}/")
 }
 
 /// Every endpoint × every role: allowed exactly when rollgate-auth's
@@ -262,10 +270,17 @@ async fn permission_matrix() {
                 (true, _) => StatusCode::OK,
                 (false, _) => StatusCode::FORBIDDEN,
             };
-            assert_eq!(
-                status, expected,
-                "{email} ({role}) {method} {uri}: {response}"
-            );
+            if allowed && nested_in_project(path) {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{email} ({role}) {method} {uri}: {response}"
+                );
+            } else {
+                assert_eq!(
+                    status, expected,
+                    "{email} ({role}) {method} {uri}: {response}"
+                );
+            }
             if allowed {
                 allowed_count += 1;
             } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{Engine, HistoryRecord, RecordStatus, TargetUrl};
-use rollgate_server::worker::{instance_url_aad, run_one};
+use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one};
 use rollgate_server::{AppState, MetadataStore};
 use rollgate_store::{
     Database, DatabaseRef, Environment, Instance, Project, ReleaseFile, SqliteStore, Store, Vcs,
@@ -14,7 +14,15 @@ use rollgate_store::{
 };
 use serde_json::Value;
 
-const LEASE: Duration = Duration::from_secs(60);
+const CONFIG: WorkerConfig = WorkerConfig {
+    count: 1,
+    lease: Duration::from_secs(60),
+    limits: rollgate_store::ClaimLimits {
+        per_rollout: None,
+        per_instance: None,
+    },
+    shutdown_grace: Duration::from_secs(1),
+};
 
 struct Harness {
     state: AppState,
@@ -100,24 +108,31 @@ async fn rollout(h: &Harness, release: &str, files: &[ReleaseFile], dbs: &[&str]
         .unwrap();
     let stage = (
         "test".to_string(),
-        dbs.iter().map(|d| DatabaseRef::new(*d, "main")).collect(),
+        dbs.iter()
+            .map(|d| DatabaseRef::new(*d, "main"))
+            .collect::<Vec<_>>(),
     );
+    let plan = h
+        .store
+        .create_plan("shop", release, &stage.1, "ada@example.com", 1)
+        .await
+        .unwrap();
     let id = h
         .store
-        .create_rollout("shop", release, &[stage])
+        .create_rollout("shop", plan.id, &[stage], 1)
         .await
         .unwrap();
     let rollout = h.store.get_rollout(id).await.unwrap();
     let tasks: Vec<i64> = rollout.stages[0].tasks.iter().map(|t| t.id).collect();
     for task in &tasks {
-        h.store.enqueue_task_run(*task).await.unwrap();
+        h.store.enqueue_task_run(*task, 1).await.unwrap();
     }
     tasks
 }
 
 async fn drain(h: &Harness) -> usize {
     let mut runs = 0;
-    while run_one(&h.state, "worker-1", LEASE).await.unwrap() {
+    while run_one(&h.state, "worker-1", &CONFIG).await.unwrap() {
         runs += 1;
         assert!(runs < 20, "run_one never ran out of work");
     }
@@ -143,13 +158,16 @@ fn succeeded(history: &[HistoryRecord]) -> Vec<String> {
 }
 
 async fn task_status(h: &Harness, rollout_release: &str, task: i64) -> String {
-    // The rollout id is idempotent per (project, release).
-    let id = h
+    let rollouts = h
         .store
-        .create_rollout("shop", rollout_release, &[])
+        .list_rollouts("shop", &rollgate_store::PageRequest::first(100))
         .await
+        .unwrap()
+        .items;
+    let rollout = rollouts
+        .iter()
+        .find(|r| r.release == rollout_release)
         .unwrap();
-    let rollout = h.store.get_rollout(id).await.unwrap();
     rollout
         .stages
         .iter()
@@ -220,7 +238,7 @@ async fn applies_a_release_to_both_databases_once() {
     // Running again applies nothing: the target's history says what ran.
     let before = history(h.dir.path(), "one").await;
     for task in &tasks {
-        h.store.enqueue_task_run(*task).await.unwrap();
+        h.store.enqueue_task_run(*task, 1).await.unwrap();
     }
     assert_eq!(drain(&h).await, 2);
     for task in &tasks {
@@ -267,5 +285,5 @@ async fn a_failing_file_fails_the_task_with_its_error() {
 #[tokio::test]
 async fn nothing_to_claim() {
     let h = harness().await;
-    assert!(!run_one(&h.state, "worker-1", LEASE).await.unwrap());
+    assert!(!run_one(&h.state, "worker-1", &CONFIG).await.unwrap());
 }

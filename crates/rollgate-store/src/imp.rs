@@ -141,6 +141,19 @@ pub(crate) fn check_stages(stages: &[(String, Vec<crate::DatabaseRef>)]) -> Resu
     Ok(())
 }
 
+/// A plan lists each target once.
+pub(crate) fn check_targets(targets: &[crate::DatabaseRef]) -> Result<(), StoreError> {
+    let mut seen = std::collections::BTreeSet::new();
+    match targets.iter().find(|db| !seen.insert(*db)) {
+        Some(db) => Err(StoreError::Invalid {
+            kind: "plan target",
+            name: db.to_string(),
+            message: "list each database once".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn invalid_token(token: &str) -> StoreError {
     StoreError::Invalid {
         kind: "page token",
@@ -253,6 +266,22 @@ macro_rules! impl_store {
                         merge_request_url: row.try_get("merge_request_url")?,
                         author: row.try_get("author")?,
                     },
+                })
+            }
+
+            fn task_run_row(row: &$row) -> Result<$crate::TaskRun, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok($crate::TaskRun {
+                    id: row.try_get("id")?,
+                    task_id: row.try_get("task")?,
+                    status: row.try_get("status")?,
+                    worker: row.try_get("worker")?,
+                    lease_expires_at: row.try_get("lease_expires_at")?,
+                    attempts: row.try_get("attempts")?,
+                    error: row.try_get("error")?,
+                    created_at: row.try_get("created_at")?,
+                    started_at: row.try_get("started_at")?,
+                    finished_at: row.try_get("finished_at")?,
                 })
             }
 
@@ -889,39 +918,152 @@ macro_rules! impl_store {
                 Ok(page)
             }
 
-            // ---- rollouts ----
+            // ---- plans ----
 
-            async fn create_rollout(
+            async fn create_plan(
                 &self,
                 project: &str,
                 release_id: &str,
-                stages: &[(String, Vec<$crate::DatabaseRef>)],
-            ) -> Result<i64, $crate::StoreError> {
+                targets: &[$crate::DatabaseRef],
+                creator: &str,
+                now: i64,
+            ) -> Result<$crate::Plan, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
-                $crate::imp::check_stages(stages)?;
-                let mut tx = self.begin_write().await.map_err(|e| db_err("create rollout", e))?;
+                $crate::imp::check_targets(targets)?;
+                self.get_project(project).await?;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("create plan", e))?;
                 sqlx::query("SELECT 1 FROM releases WHERE project = $1 AND id = $2")
                     .bind(project)
                     .bind(release_id)
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(|e| db_err("create rollout", e))?
+                    .map_err(|e| db_err("create plan", e))?
                     .ok_or_else(|| $crate::imp::not_found("release", release_id))?;
-                let inserted = sqlx::query(
-                    "INSERT INTO rollouts (project, release_id) VALUES ($1, $2) \
-                     ON CONFLICT (project, release_id) DO NOTHING RETURNING id",
+                let row = sqlx::query(
+                    "INSERT INTO plans (project, release_id, creator, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
                 )
                 .bind(project)
                 .bind(release_id)
+                .bind(creator)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| db_err("create plan", e))?;
+                let id: i64 = row.try_get("id").map_err(|e| db_err("create plan", e))?;
+                for (position, target) in targets.iter().enumerate() {
+                    sqlx::query("INSERT INTO plan_targets (plan, position, instance, name) VALUES ($1, $2, $3, $4)")
+                        .bind(id)
+                        .bind($crate::imp::to_i64(position))
+                        .bind(&target.instance)
+                        .bind(&target.name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("create plan", e))?;
+                }
+                tx.commit().await.map_err(|e| db_err("create plan", e))?;
+                Ok($crate::Plan {
+                    id,
+                    project: project.to_string(),
+                    release: release_id.to_string(),
+                    targets: targets.to_vec(),
+                    creator: creator.to_string(),
+                    created_at: now,
+                })
+            }
+
+            async fn get_plan(&self, project: &str, id: i64) -> Result<$crate::Plan, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                let row = sqlx::query(
+                    "SELECT id, project, release_id, creator, created_at FROM plans WHERE project = $1 AND id = $2",
+                )
+                .bind(project)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("get plan", e))?
+                .ok_or_else(|| $crate::imp::not_found("plan", format!("projects/{project}/plans/{id}")))?;
+                let mut plan = $crate::Plan {
+                    id,
+                    project: row.try_get("project").map_err(|e| db_err("get plan", e))?,
+                    release: row.try_get("release_id").map_err(|e| db_err("get plan", e))?,
+                    targets: Vec::new(),
+                    creator: row.try_get("creator").map_err(|e| db_err("get plan", e))?,
+                    created_at: row.try_get("created_at").map_err(|e| db_err("get plan", e))?,
+                };
+                let rows = sqlx::query("SELECT instance, name FROM plan_targets WHERE plan = $1 ORDER BY position")
+                    .bind(id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("get plan", e))?;
+                for row in &rows {
+                    plan.targets.push($crate::DatabaseRef {
+                        instance: row.try_get("instance").map_err(|e| db_err("get plan", e))?,
+                        name: row.try_get("name").map_err(|e| db_err("get plan", e))?,
+                    });
+                }
+                Ok(plan)
+            }
+
+            async fn list_plans(&self, project: &str, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::Plan>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                self.get_project(project).await?;
+                let after = $crate::imp::audit_token(page)?;
+                let rows = sqlx::query("SELECT id FROM plans WHERE project = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(project)
+                    .bind(after)
+                    .bind($crate::imp::fetch_limit(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("list plans", e))?;
+                let ids = rows.iter().map(|r| r.try_get::<i64, _>("id")).collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| db_err("list plans", e))?;
+                let page = $crate::imp::finish_page(page, ids, |id| id.to_string());
+                let mut items = Vec::with_capacity(page.items.len());
+                for id in page.items {
+                    items.push(self.get_plan(project, id).await?);
+                }
+                Ok($crate::Page { items, next_page_token: page.next_page_token })
+            }
+
+            // ---- rollouts ----
+
+            async fn create_rollout(
+                &self,
+                project: &str,
+                plan_id: i64,
+                stages: &[(String, Vec<$crate::DatabaseRef>)],
+                now: i64,
+            ) -> Result<i64, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                $crate::imp::check_stages(stages)?;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("create rollout", e))?;
+                let plan = sqlx::query("SELECT release_id FROM plans WHERE project = $1 AND id = $2")
+                    .bind(project)
+                    .bind(plan_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("create rollout", e))?
+                    .ok_or_else(|| $crate::imp::not_found("plan", format!("projects/{project}/plans/{plan_id}")))?;
+                let release_id: String = plan.try_get("release_id").map_err(|e| db_err("create rollout", e))?;
+                let inserted = sqlx::query(
+                    "INSERT INTO rollouts (project, plan, release_id, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (plan) DO NOTHING RETURNING id",
+                )
+                .bind(project)
+                .bind(plan_id)
+                .bind(&release_id)
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| db_err("create rollout", e))?;
                 let Some(row) = inserted else {
-                    // Idempotent: the rollout of this release exists already.
-                    let row = sqlx::query("SELECT id FROM rollouts WHERE project = $1 AND release_id = $2")
-                        .bind(project)
-                        .bind(release_id)
+                    // Idempotent: the rollout of this plan exists already.
+                    let row = sqlx::query("SELECT id FROM rollouts WHERE plan = $1")
+                        .bind(plan_id)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|e| db_err("create rollout", e))?;
@@ -966,7 +1108,7 @@ macro_rules! impl_store {
             async fn get_rollout(&self, id: i64) -> Result<$crate::Rollout, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
-                let row = sqlx::query("SELECT id, project, release_id FROM rollouts WHERE id = $1")
+                let row = sqlx::query("SELECT id, project, plan, release_id, created_at FROM rollouts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -975,8 +1117,11 @@ macro_rules! impl_store {
                 let mut rollout = $crate::Rollout {
                     id,
                     project: row.try_get("project").map_err(|e| db_err("get rollout", e))?,
+                    plan: row.try_get("plan").map_err(|e| db_err("get rollout", e))?,
                     release: row.try_get("release_id").map_err(|e| db_err("get rollout", e))?,
+                    created_at: row.try_get("created_at").map_err(|e| db_err("get rollout", e))?,
                     stages: Vec::new(),
+                    overrides: Vec::new(),
                 };
                 let stage_rows = sqlx::query("SELECT position, stage_id FROM rollout_stages WHERE rollout = $1 ORDER BY position")
                     .bind(id)
@@ -992,7 +1137,8 @@ macro_rules! impl_store {
                     });
                 }
                 let task_rows = sqlx::query(
-                    "SELECT id, stage_position, instance, name, status FROM tasks WHERE rollout = $1 ORDER BY stage_position, id",
+                    "SELECT id, stage_position, instance, name, status, skipped_reason FROM tasks \
+                     WHERE rollout = $1 ORDER BY stage_position, id",
                 )
                 .bind(id)
                 .fetch_all(&self.pool)
@@ -1007,17 +1153,99 @@ macro_rules! impl_store {
                             name: row.try_get("name").map_err(|e| db_err("get rollout", e))?,
                         },
                         status: row.try_get("status").map_err(|e| db_err("get rollout", e))?,
+                        skipped_reason: row.try_get("skipped_reason").map_err(|e| db_err("get rollout", e))?,
                     };
                     if let Some(i) = positions.iter().position(|p| *p == position) {
                         rollout.stages[i].tasks.push(task);
                     }
                 }
+                let override_rows = sqlx::query(
+                    "SELECT stage_id, actor, reason, blocking_json, at FROM rollout_overrides WHERE rollout = $1 ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("get rollout", e))?;
+                for row in &override_rows {
+                    rollout.overrides.push($crate::RolloutOverride {
+                        rollout: id,
+                        stage: row.try_get("stage_id").map_err(|e| db_err("get rollout", e))?,
+                        actor: row.try_get("actor").map_err(|e| db_err("get rollout", e))?,
+                        reason: row.try_get("reason").map_err(|e| db_err("get rollout", e))?,
+                        blocking_json: row.try_get("blocking_json").map_err(|e| db_err("get rollout", e))?,
+                        at: row.try_get("at").map_err(|e| db_err("get rollout", e))?,
+                    });
+                }
                 Ok(rollout)
+            }
+
+            async fn list_rollouts(&self, project: &str, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::Rollout>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                self.get_project(project).await?;
+                let after = $crate::imp::audit_token(page)?;
+                let rows = sqlx::query("SELECT id FROM rollouts WHERE project = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(project)
+                    .bind(after)
+                    .bind($crate::imp::fetch_limit(page))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("list rollouts", e))?;
+                let ids = rows.iter().map(|r| r.try_get::<i64, _>("id")).collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| db_err("list rollouts", e))?;
+                let page = $crate::imp::finish_page(page, ids, |id| id.to_string());
+                let mut items = Vec::with_capacity(page.items.len());
+                for id in page.items {
+                    items.push(self.get_rollout(id).await?);
+                }
+                Ok($crate::Page { items, next_page_token: page.next_page_token })
+            }
+
+            async fn record_rollout_override(&self, entry: &$crate::RolloutOverride) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO rollout_overrides (rollout, stage_id, actor, reason, blocking_json, at) \
+                     SELECT id, $2, $3, $4, $5, $6 FROM rollouts WHERE id = $1",
+                )
+                .bind(entry.rollout)
+                .bind(&entry.stage)
+                .bind(&entry.actor)
+                .bind(&entry.reason)
+                .bind(&entry.blocking_json)
+                .bind(entry.at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::db_err("record rollout override", e))
+                .and_then(|done| $crate::imp::expect_found(done.rows_affected(), "rollout", entry.rollout.to_string()))
+            }
+
+            async fn skip_task(&self, task_id: i64, reason: &str) -> Result<(), $crate::StoreError> {
+                use $crate::imp::db_err;
+                let done = sqlx::query(
+                    "UPDATE tasks SET status = 'SKIPPED', skipped_reason = $2 \
+                     WHERE id = $1 AND status IN ('NOT_STARTED', 'FAILED', 'CANCELED')",
+                )
+                .bind(task_id)
+                .bind(reason)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_err("skip task", e))?;
+                if done.rows_affected() == 1 {
+                    return Ok(());
+                }
+                let exists = sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
+                    .bind(task_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_err("skip task", e))?;
+                Err(match exists {
+                    None => $crate::imp::not_found("task", task_id.to_string()),
+                    Some(_) => $crate::StoreError::Conflict { kind: "status of task", name: task_id.to_string() },
+                })
             }
 
             // ---- task runs ----
 
-            async fn enqueue_task_run(&self, task_id: i64) -> Result<i64, $crate::StoreError> {
+            async fn enqueue_task_run(&self, task_id: i64, now: i64) -> Result<i64, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
                 let mut tx = self.begin_write().await.map_err(|e| db_err("enqueue task run", e))?;
@@ -1027,14 +1255,18 @@ macro_rules! impl_store {
                     .await
                     .map_err(|e| db_err("enqueue task run", e))?
                     .ok_or_else(|| $crate::imp::not_found("task", task_id.to_string()))?;
-                let row = sqlx::query("INSERT INTO task_runs (task, status) VALUES ($1, $2) RETURNING id")
-                    .bind(task_id)
-                    .bind($crate::status::AVAILABLE)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| $crate::imp::write_err("enqueue task run", "active run of task", &task_id.to_string(), e))?;
+                let row = sqlx::query(
+                    "INSERT INTO task_runs (task, rollout, instance, status, created_at) \
+                     SELECT id, rollout, instance, $2, $3 FROM tasks WHERE id = $1 RETURNING id",
+                )
+                .bind(task_id)
+                .bind($crate::status::AVAILABLE)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| $crate::imp::write_err("enqueue task run", "active run of task", &task_id.to_string(), e))?;
                 let run_id: i64 = row.try_get("id").map_err(|e| db_err("enqueue task run", e))?;
-                sqlx::query("UPDATE tasks SET status = $2 WHERE id = $1")
+                sqlx::query("UPDATE tasks SET status = $2, skipped_reason = NULL WHERE id = $1")
                     .bind(task_id)
                     .bind($crate::status::PENDING)
                     .execute(&mut *tx)
@@ -1049,15 +1281,20 @@ macro_rules! impl_store {
                 worker_id: &str,
                 lease: std::time::Duration,
                 now: i64,
+                limits: &$crate::ClaimLimits,
             ) -> Result<Option<$crate::ClaimedRun>, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
                 let expires = now.saturating_add($crate::imp::lease_secs(lease));
+                let limit = |l: Option<u32>| l.map_or(i64::MAX, i64::from);
                 let mut tx = self.begin_write().await.map_err(|e| db_err("claim task run", e))?;
+                Self::serialize_claims(&mut tx).await.map_err(|e| db_err("claim task run", e))?;
                 let claimed = sqlx::query(Self::CLAIM_SQL)
                     .bind(worker_id)
                     .bind(now)
                     .bind(expires)
+                    .bind(limit(limits.per_rollout))
+                    .bind(limit(limits.per_instance))
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(|e| db_err("claim task run", e))?;
@@ -1127,18 +1364,20 @@ macro_rules! impl_store {
                 worker_id: &str,
                 outcome: $crate::RunOutcome,
                 error: Option<&str>,
+                now: i64,
             ) -> Result<(), $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
                 let mut tx = self.begin_write().await.map_err(|e| db_err("finish task run", e))?;
                 let row = sqlx::query(
-                    "UPDATE task_runs SET status = $3, error = $4, lease_expires_at = NULL \
+                    "UPDATE task_runs SET status = $3, error = $4, lease_expires_at = NULL, finished_at = $5 \
                      WHERE id = $1 AND worker = $2 AND status = 'RUNNING' RETURNING task",
                 )
                 .bind(run_id)
                 .bind(worker_id)
                 .bind(outcome.as_str())
                 .bind(error)
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(|e| db_err("finish task run", e))?;
@@ -1166,29 +1405,105 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(|e| db_err("finish task run", e))
             }
 
-            async fn get_task_run(&self, run_id: i64) -> Result<$crate::TaskRun, $crate::StoreError> {
+            async fn cancel_task_run(&self, task_id: i64, now: i64) -> Result<bool, $crate::StoreError> {
+                use $crate::imp::db_err;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("cancel task run", e))?;
+                sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
+                    .bind(task_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("cancel task run", e))?
+                    .ok_or_else(|| $crate::imp::not_found("task", task_id.to_string()))?;
+                let done = sqlx::query(
+                    "UPDATE task_runs SET status = 'CANCELED', lease_expires_at = NULL, finished_at = $2 \
+                     WHERE task = $1 AND status IN ('AVAILABLE', 'RUNNING')",
+                )
+                .bind(task_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("cancel task run", e))?;
+                if done.rows_affected() == 0 {
+                    tx.commit().await.map_err(|e| db_err("cancel task run", e))?;
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE tasks SET status = 'CANCELED' WHERE id = $1")
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("cancel task run", e))?;
+                tx.commit().await.map_err(|e| db_err("cancel task run", e))?;
+                Ok(true)
+            }
+
+            async fn release_worker_runs(&self, worker_id: &str) -> Result<u64, $crate::StoreError> {
+                use $crate::imp::db_err;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("release task runs", e))?;
+                sqlx::query(
+                    "UPDATE tasks SET status = 'PENDING' WHERE id IN \
+                     (SELECT task FROM task_runs WHERE worker = $1 AND status = 'RUNNING')",
+                )
+                .bind(worker_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("release task runs", e))?;
+                let done = sqlx::query(
+                    "UPDATE task_runs SET status = 'AVAILABLE', worker = NULL, lease_expires_at = NULL \
+                     WHERE worker = $1 AND status = 'RUNNING'",
+                )
+                .bind(worker_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_err("release task runs", e))?;
+                tx.commit().await.map_err(|e| db_err("release task runs", e))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn list_task_runs(&self, task_id: i64) -> Result<Vec<$crate::TaskRun>, $crate::StoreError> {
+                use $crate::imp::db_err;
+                sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
+                    .bind(task_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| db_err("list task runs", e))?
+                    .ok_or_else(|| $crate::imp::not_found("task", task_id.to_string()))?;
+                let rows = sqlx::query(
+                    "SELECT id, task, status, worker, lease_expires_at, attempts, error, created_at, started_at, finished_at \
+                     FROM task_runs WHERE task = $1 ORDER BY id",
+                )
+                .bind(task_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| db_err("list task runs", e))?;
+                rows.iter().map(Self::task_run_row).collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| db_err("list task runs", e))
+            }
+
+            async fn count_task_runs(&self) -> Result<Vec<(String, i64)>, $crate::StoreError> {
                 use sqlx::Row as _;
                 use $crate::imp::db_err;
+                let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM task_runs GROUP BY status ORDER BY status")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("count task runs", e))?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(|e| db_err("count task runs", e))
+            }
+
+            async fn get_task_run(&self, run_id: i64) -> Result<$crate::TaskRun, $crate::StoreError> {
+                use $crate::imp::db_err;
                 let row = sqlx::query(
-                    "SELECT id, task, status, worker, lease_expires_at, attempts, error FROM task_runs WHERE id = $1",
+                    "SELECT id, task, status, worker, lease_expires_at, attempts, error, created_at, started_at, finished_at \
+                     FROM task_runs WHERE id = $1",
                 )
                 .bind(run_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| db_err("get task run", e))?
                 .ok_or_else(|| $crate::imp::not_found("task run", run_id.to_string()))?;
-                let run = (|| -> Result<$crate::TaskRun, sqlx::Error> {
-                    Ok($crate::TaskRun {
-                        id: row.try_get("id")?,
-                        task_id: row.try_get("task")?,
-                        status: row.try_get("status")?,
-                        worker: row.try_get("worker")?,
-                        lease_expires_at: row.try_get("lease_expires_at")?,
-                        attempts: row.try_get("attempts")?,
-                        error: row.try_get("error")?,
-                    })
-                })();
-                run.map_err(|e| db_err("get task run", e))
+                Self::task_run_row(&row).map_err(|e| db_err("get task run", e))
             }
 
             async fn append_task_log(&self, run_id: i64, entry_json: &str) -> Result<$crate::TaskLogEntry, $crate::StoreError> {

@@ -274,13 +274,53 @@ pub mod status {
     pub const SKIPPED: &str = "SKIPPED";
 }
 
-/// A rollout of one release in one project, with its stages in order.
+/// A plan: `projects/{project}/plans/{id}`, a release and the target
+/// databases it should reach, as asked (in the order given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub targets: Vec<DatabaseRef>,
+    /// Who created it.
+    pub creator: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// The rollout of one plan in one project, with its stages in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollout {
     pub id: i64,
     pub project: String,
+    pub plan: i64,
     pub release: String,
+    pub created_at: i64,
     pub stages: Vec<Stage>,
+    /// Stage-order overrides by workspace admins, oldest first.
+    pub overrides: Vec<RolloutOverride>,
+}
+
+/// A workspace admin ran `stage` before every earlier task was DONE or SKIPPED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutOverride {
+    pub rollout: i64,
+    pub stage: String,
+    pub actor: String,
+    pub reason: String,
+    /// JSON array of the tasks that were not finished (server-defined shape).
+    pub blocking_json: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// Parallelism limits a claim respects: a run is skipped while its rollout
+/// (or its instance) already has that many runs `RUNNING` under a live
+/// lease. `None` is unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClaimLimits {
+    pub per_rollout: Option<u32>,
+    pub per_instance: Option<u32>,
 }
 
 /// A stage (usually an environment id) and its tasks, one per database.
@@ -297,6 +337,8 @@ pub struct Task {
     /// One of [`status`]: `NOT_STARTED`, `PENDING` (a run is queued),
     /// `RUNNING`, `DONE`, `FAILED`, ….
     pub status: String,
+    /// Set exactly when the status is `SKIPPED`.
+    pub skipped_reason: Option<String>,
 }
 
 /// A task run a worker claimed; it holds the lease until `lease_expires_at`
@@ -341,6 +383,10 @@ pub struct TaskRun {
     pub lease_expires_at: Option<i64>,
     pub attempts: i64,
     pub error: Option<String>,
+    /// Unix seconds: queued, last claimed, finished (or canceled).
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
 }
 
 /// One entry of a task run's log; `id` increases with every append.
@@ -568,19 +614,63 @@ pub trait Store: Send + Sync {
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Release>, StoreError>> + Send;
 
+    // Plans.
+    /// Creates a plan of release `release_id` for `targets` (each must be
+    /// given once). NotFound without the project or release; Invalid on a
+    /// repeated target. Which targets a project may use is the caller's check.
+    fn create_plan(
+        &self,
+        project: &str,
+        release_id: &str,
+        targets: &[DatabaseRef],
+        creator: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Plan, StoreError>> + Send;
+    /// NotFound unless plan `id` belongs to `project`.
+    fn get_plan(
+        &self,
+        project: &str,
+        id: i64,
+    ) -> impl Future<Output = Result<Plan, StoreError>> + Send;
+    /// Ordered by id.
+    fn list_plans(
+        &self,
+        project: &str,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Plan>, StoreError>> + Send;
+
     // Rollouts.
-    /// Creates the rollout of a release with `stages` (stage id, databases),
-    /// in order, one `NOT_STARTED` task per database; idempotent per
-    /// `(project, release)`: a second call returns the existing rollout's id
-    /// and ignores `stages`. NotFound without the release or a database;
+    /// Creates the rollout of plan `plan_id` with `stages` (stage id,
+    /// databases), in order, one `NOT_STARTED` task per database; idempotent
+    /// per plan: a second call returns the existing rollout's id and ignores
+    /// `stages`. NotFound without the plan (in `project`) or a database;
     /// Invalid on a repeated stage or database.
     fn create_rollout(
         &self,
         project: &str,
-        release_id: &str,
+        plan_id: i64,
         stages: &[(String, Vec<DatabaseRef>)],
+        now: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     fn get_rollout(&self, id: i64) -> impl Future<Output = Result<Rollout, StoreError>> + Send;
+    /// The project's rollouts, ordered by id, each whole.
+    fn list_rollouts(
+        &self,
+        project: &str,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<Rollout>, StoreError>> + Send;
+    /// Records a stage-order override with its rollout. NotFound without the rollout.
+    fn record_rollout_override(
+        &self,
+        entry: &RolloutOverride,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks a task `SKIPPED` with `reason`. Conflict unless it is
+    /// `NOT_STARTED`, `FAILED` or `CANCELED`; NotFound when absent.
+    fn skip_task(
+        &self,
+        task_id: i64,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // Task runs (the work queue).
     /// Queues a run (`AVAILABLE`) of a task and marks the task `PENDING`.
@@ -588,20 +678,25 @@ pub trait Store: Send + Sync {
     fn enqueue_task_run(
         &self,
         task_id: i64,
+        now: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Claims the oldest run that is `AVAILABLE` or `RUNNING` with a lease
-    /// expired at `now` (its worker died); marks it and its task `RUNNING`,
-    /// leased to `worker_id` until `now + lease`. `None` when nothing is claimable.
-    /// Each run is handed to one claimer at a time, across store handles.
+    /// expired at `now` (its worker died), skipping runs whose rollout or
+    /// instance is at its `limits`; marks it and its task `RUNNING`, leased
+    /// to `worker_id` until `now + lease`. `None` when nothing is claimable.
+    /// Each run is handed to one claimer at a time, across store handles,
+    /// and the limits hold across concurrent claimers.
     fn claim_task_run(
         &self,
         worker_id: &str,
         lease: std::time::Duration,
         now: i64,
+        limits: &ClaimLimits,
     ) -> impl Future<Output = Result<Option<ClaimedRun>, StoreError>> + Send;
     /// Extends the lease to `now + lease`. False when the lease is lost: the
-    /// run is not `RUNNING` for `worker_id`, or its lease expired before `now`
-    /// (another worker may claim it at any moment; stop working on it).
+    /// run is not `RUNNING` for `worker_id` (re-claimed, released or
+    /// canceled), or its lease expired before `now` (another worker may claim
+    /// it at any moment; stop working on it).
     fn heartbeat(
         &self,
         run_id: i64,
@@ -610,15 +705,39 @@ pub trait Store: Send + Sync {
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Ends a run held by `worker_id` and gives its task the same status.
-    /// Conflict when `worker_id` no longer holds the run (it was re-claimed
-    /// or already finished); NotFound when absent.
+    /// Conflict when `worker_id` no longer holds the run (it was re-claimed,
+    /// canceled or already finished); NotFound when absent.
     fn finish_task_run(
         &self,
         run_id: i64,
         worker_id: &str,
         outcome: RunOutcome,
         error: Option<&str>,
+        now: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Cancels the task's active run (`AVAILABLE` or `RUNNING`) and marks the
+    /// task `CANCELED`; a running worker loses its lease at its next
+    /// heartbeat. False when the task had no active run; NotFound when absent.
+    fn cancel_task_run(
+        &self,
+        task_id: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Graceful shutdown: every run `RUNNING` for `worker_id` goes back to
+    /// `AVAILABLE` (its task to `PENDING`) for another worker; returns how many.
+    fn release_worker_runs(
+        &self,
+        worker_id: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The runs of a task, oldest first. NotFound without the task.
+    fn list_task_runs(
+        &self,
+        task_id: i64,
+    ) -> impl Future<Output = Result<Vec<TaskRun>, StoreError>> + Send;
+    /// How many task runs are in each status, ordered by status.
+    fn count_task_runs(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
     fn get_task_run(&self, run_id: i64)
     -> impl Future<Output = Result<TaskRun, StoreError>> + Send;
     /// Appends a JSON entry (Invalid unless it parses as JSON).

@@ -11,6 +11,9 @@ use crate::imp::db_err;
 /// checksums: an edited applied migration is refused) in `_sqlx_migrations`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Advisory lock key held while claiming a task run ("rgclaim" in ASCII).
+const CLAIM_LOCK: i64 = 0x0072_6763_6c61_696d;
+
 /// [`crate::Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -34,16 +37,35 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    /// Claims the oldest claimable run; `FOR UPDATE SKIP LOCKED` lets
-    /// concurrent claimers (other replicas) pass over a row another one is
-    /// claiming instead of waiting for it or claiming it twice.
-    /// `$1` worker, `$2` now, `$3` new lease expiry.
+    /// Claims the oldest claimable run whose rollout and instance are under
+    /// their limits; `FOR UPDATE SKIP LOCKED` lets concurrent claimers pass
+    /// over a row another one is claiming instead of claiming it twice.
+    /// `$1` worker, `$2` now, `$3` new lease expiry, `$4` per-rollout limit,
+    /// `$5` per-instance limit.
     const CLAIM_SQL: &'static str = "UPDATE task_runs \
-         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1 \
-         WHERE id = (SELECT id FROM task_runs \
-                     WHERE status = 'AVAILABLE' OR (status = 'RUNNING' AND lease_expires_at < $2) \
-                     ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) \
+         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1, started_at = $2 \
+         WHERE id = (SELECT r.id FROM task_runs r \
+                     WHERE (r.status = 'AVAILABLE' OR (r.status = 'RUNNING' AND r.lease_expires_at < $2)) \
+                       AND (SELECT COUNT(*) FROM task_runs x WHERE x.rollout = r.rollout \
+                            AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $4 \
+                       AND (SELECT COUNT(*) FROM task_runs x WHERE x.instance = r.instance \
+                            AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $5 \
+                     ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED) \
          RETURNING id, task, attempts, lease_expires_at";
+
+    /// Two claimers under READ COMMITTED could each count the other's
+    /// rollout as below its limit and both claim; a transaction-scoped
+    /// advisory lock makes claims take turns (each is a few statements), so
+    /// every claim counts the runs committed before it.
+    async fn serialize_claims(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CLAIM_LOCK)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await

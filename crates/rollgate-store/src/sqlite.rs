@@ -48,16 +48,29 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    /// Claims the oldest claimable run. SQLite has no row locks: the claim
-    /// runs inside `BEGIN IMMEDIATE` (see [`Self::begin_write`]), which makes
-    /// this connection the single writer until it commits.
-    /// `$1` worker, `$2` now, `$3` new lease expiry.
+    /// Claims the oldest claimable run whose rollout and instance are under
+    /// their limits. SQLite has no row locks: the claim runs inside `BEGIN
+    /// IMMEDIATE` (see [`Self::begin_write`]), which makes this connection the
+    /// single writer until it commits, so the counts cannot go stale.
+    /// `$1` worker, `$2` now, `$3` new lease expiry, `$4` per-rollout limit,
+    /// `$5` per-instance limit.
     const CLAIM_SQL: &'static str = "UPDATE task_runs \
-         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1 \
-         WHERE id = (SELECT id FROM task_runs \
-                     WHERE status = 'AVAILABLE' OR (status = 'RUNNING' AND lease_expires_at < $2) \
-                     ORDER BY id LIMIT 1) \
+         SET status = 'RUNNING', worker = $1, lease_expires_at = $3, attempts = attempts + 1, started_at = $2 \
+         WHERE id = (SELECT r.id FROM task_runs r \
+                     WHERE (r.status = 'AVAILABLE' OR (r.status = 'RUNNING' AND r.lease_expires_at < $2)) \
+                       AND (SELECT COUNT(*) FROM task_runs x WHERE x.rollout = r.rollout \
+                            AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $4 \
+                       AND (SELECT COUNT(*) FROM task_runs x WHERE x.instance = r.instance \
+                            AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $5 \
+                     ORDER BY r.id LIMIT 1) \
          RETURNING id, task, attempts, lease_expires_at";
+
+    /// `BEGIN IMMEDIATE` already serializes claims on SQLite.
+    async fn serialize_claims(
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 
     /// A write transaction that takes SQLite's write lock up front, so two
     /// writers never deadlock upgrading a read lock (they queue on the busy timeout).

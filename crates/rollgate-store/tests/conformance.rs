@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rollgate_store::{
-    Backend, Database, DatabaseRef, Environment, Instance, NewAuditEntry, PageRequest,
+    Backend, ClaimLimits, Database, DatabaseRef, Environment, Instance, NewAuditEntry, PageRequest,
     PostgresStore, Project, ReleaseFile, Rollout, RunOutcome, ServiceAccount, Session, SqliteStore,
     Store, StoreError, User, Vcs, status,
 };
@@ -741,8 +741,19 @@ async fn setup_rollout<S: Store>(store: &S, n: usize) -> (i64, Vec<i64>) {
         ("test".to_string(), test_dbs),
         ("prod".to_string(), prod_dbs),
     ];
+    let targets: Vec<DatabaseRef> = stages.iter().flat_map(|(_, dbs)| dbs.clone()).collect();
+    let plan = store
+        .create_plan(
+            "shop",
+            "release_20260101-RC1",
+            &targets,
+            "ada@example.com",
+            40,
+        )
+        .await
+        .unwrap();
     let id = store
-        .create_rollout("shop", "release_20260101-RC1", &stages)
+        .create_rollout("shop", plan.id, &stages, 45)
         .await
         .unwrap();
     let rollout = store.get_rollout(id).await.unwrap();
@@ -832,22 +843,27 @@ async fn queue_conformance<S: Store>(store: S) {
             .all(|t| t.status == status::NOT_STARTED)
     );
     let again = store
-        .create_rollout("shop", "release_20260101-RC1", &[("other".into(), vec![])])
+        .create_rollout("shop", rollout.plan, &[("other".into(), vec![])], 99)
         .await
         .unwrap();
     assert_eq!(again, rollout_id);
     assert_eq!(store.get_rollout(rollout_id).await.unwrap(), rollout);
     expect_not_found(
-        store.create_rollout("shop", "nope", &[]).await,
-        "release",
-        "nope",
+        store.create_rollout("shop", 9999, &[], 99).await,
+        "plan",
+        "projects/shop/plans/9999",
     );
+    let plan2 = store
+        .create_plan("shop", "release_20260101-RC2", &[], "ada@example.com", 60)
+        .await
+        .unwrap();
     expect_not_found(
         store
             .create_rollout(
                 "shop",
-                "release_20260101-RC2",
+                plan2.id,
                 &[("test".into(), vec![DatabaseRef::new("main", "zzz")])],
+                99,
             )
             .await,
         "database",
@@ -857,8 +873,9 @@ async fn queue_conformance<S: Store>(store: S) {
         store
             .create_rollout(
                 "shop",
-                "release_20260101-RC2",
-                &[("test".into(), vec![]), ("test".into(), vec![])]
+                plan2.id,
+                &[("test".into(), vec![]), ("test".into(), vec![])],
+                99,
             )
             .await,
         Err(StoreError::Invalid { .. })
@@ -868,14 +885,14 @@ async fn queue_conformance<S: Store>(store: S) {
     // Claim hands each available run out once.
     let mut runs = Vec::new();
     for &task in &tasks {
-        runs.push(store.enqueue_task_run(task).await.unwrap());
+        runs.push(store.enqueue_task_run(task, 50).await.unwrap());
     }
     expect_conflict(
-        store.enqueue_task_run(tasks[0]).await,
+        store.enqueue_task_run(tasks[0], 50).await,
         "active run of task",
         &tasks[0].to_string(),
     );
-    expect_not_found(store.enqueue_task_run(9999).await, "task", "9999");
+    expect_not_found(store.enqueue_task_run(9999, 50).await, "task", "9999");
     let status_of = |rollout: &Rollout, task: i64| {
         rollout
             .stages
@@ -891,7 +908,7 @@ async fn queue_conformance<S: Store>(store: S) {
         status::PENDING
     );
     let first = store
-        .claim_task_run("w1", LEASE, 100)
+        .claim_task_run("w1", LEASE, 100, &ClaimLimits::default())
         .await
         .unwrap()
         .unwrap();
@@ -906,19 +923,31 @@ async fn queue_conformance<S: Store>(store: S) {
         status::RUNNING
     );
     let second = store
-        .claim_task_run("w2", LEASE, 100)
+        .claim_task_run("w2", LEASE, 100, &ClaimLimits::default())
         .await
         .unwrap()
         .unwrap();
     let third = store
-        .claim_task_run("w2", LEASE, 100)
+        .claim_task_run("w2", LEASE, 100, &ClaimLimits::default())
         .await
         .unwrap()
         .unwrap();
     assert_eq!((second.run_id, third.run_id), (runs[1], runs[2]));
     // All leases are live: nothing to claim.
-    assert_eq!(store.claim_task_run("w3", LEASE, 120).await.unwrap(), None);
-    assert_eq!(store.claim_task_run("w3", LEASE, 130).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_task_run("w3", LEASE, 120, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_task_run("w3", LEASE, 130, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
 
     // Heartbeat keeps a lease; after expiry another worker takes the run over.
     assert!(
@@ -934,7 +963,7 @@ async fn queue_conformance<S: Store>(store: S) {
             .unwrap()
     );
     let taken = store
-        .claim_task_run("w3", LEASE, 131)
+        .claim_task_run("w3", LEASE, 131, &ClaimLimits::default())
         .await
         .unwrap()
         .unwrap();
@@ -942,12 +971,18 @@ async fn queue_conformance<S: Store>(store: S) {
     assert_eq!((taken.attempt, taken.lease_expires_at), (2, 161));
     // Run 3's lease (until 130) also expired: w3 gets it; run 2 is still w2's.
     let also = store
-        .claim_task_run("w3", LEASE, 131)
+        .claim_task_run("w3", LEASE, 131, &ClaimLimits::default())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(also.run_id, third.run_id);
-    assert_eq!(store.claim_task_run("w4", LEASE, 131).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_task_run("w4", LEASE, 131, &ClaimLimits::default())
+            .await
+            .unwrap(),
+        None
+    );
     assert!(
         !store
             .heartbeat(first.run_id, "w1", LEASE, 131)
@@ -974,13 +1009,13 @@ async fn queue_conformance<S: Store>(store: S) {
     // Finishing: only the lease holder; sets the task status.
     expect_conflict(
         store
-            .finish_task_run(first.run_id, "w1", RunOutcome::Done, None)
+            .finish_task_run(first.run_id, "w1", RunOutcome::Done, None, 150)
             .await,
         "lease of task run",
         &first.run_id.to_string(),
     );
     store
-        .finish_task_run(first.run_id, "w3", RunOutcome::Done, None)
+        .finish_task_run(first.run_id, "w3", RunOutcome::Done, None, 150)
         .await
         .unwrap();
     store
@@ -989,19 +1024,20 @@ async fn queue_conformance<S: Store>(store: S) {
             "w2",
             RunOutcome::Failed,
             Some("ERROR: relation \"t\" already exists (0001_change.sql:1)"),
+            150,
         )
         .await
         .unwrap();
     expect_conflict(
         store
-            .finish_task_run(first.run_id, "w3", RunOutcome::Failed, None)
+            .finish_task_run(first.run_id, "w3", RunOutcome::Failed, None, 150)
             .await,
         "lease of task run",
         &first.run_id.to_string(),
     );
     expect_not_found(
         store
-            .finish_task_run(9999, "w3", RunOutcome::Done, None)
+            .finish_task_run(9999, "w3", RunOutcome::Done, None, 150)
             .await,
         "task run",
         "9999",
@@ -1022,7 +1058,7 @@ async fn queue_conformance<S: Store>(store: S) {
     // Finished runs are never claimed again, even long after.
     assert_eq!(
         store
-            .claim_task_run("w4", LEASE, 10_000)
+            .claim_task_run("w4", LEASE, 10_000, &ClaimLimits::default())
             .await
             .unwrap()
             .unwrap()
@@ -1030,14 +1066,17 @@ async fn queue_conformance<S: Store>(store: S) {
         third.run_id
     );
     assert_eq!(
-        store.claim_task_run("w5", LEASE, 10_000).await.unwrap(),
+        store
+            .claim_task_run("w5", LEASE, 10_000, &ClaimLimits::default())
+            .await
+            .unwrap(),
         None
     );
     // A failed task may be retried with a new run.
-    let retry = store.enqueue_task_run(tasks[1]).await.unwrap();
+    let retry = store.enqueue_task_run(tasks[1], 50).await.unwrap();
     assert_eq!(
         store
-            .claim_task_run("w5", LEASE, 10_000)
+            .claim_task_run("w5", LEASE, 10_000, &ClaimLimits::default())
             .await
             .unwrap()
             .unwrap()
@@ -1077,14 +1116,18 @@ async fn concurrent_claims<S: Store + Clone + 'static>(stores: Vec<S>, runs: usi
     let (_, tasks) = setup_rollout(&stores[0], runs).await;
     let mut expected = Vec::new();
     for &task in &tasks {
-        expected.push(stores[0].enqueue_task_run(task).await.unwrap());
+        expected.push(stores[0].enqueue_task_run(task, 50).await.unwrap());
     }
     let mut handles = Vec::new();
     for (i, store) in stores.into_iter().enumerate() {
         handles.push(tokio::spawn(async move {
             let worker = format!("worker-{i}");
             let mut mine = Vec::new();
-            while let Some(run) = store.claim_task_run(&worker, LEASE, 1_000).await.unwrap() {
+            while let Some(run) = store
+                .claim_task_run(&worker, LEASE, 1_000, &ClaimLimits::default())
+                .await
+                .unwrap()
+            {
                 mine.push(run.run_id);
                 tokio::task::yield_now().await;
             }
@@ -1134,6 +1177,342 @@ async fn postgres_concurrent_claims() {
     }
     let handles = stores.clone();
     concurrent_claims(stores, 50).await;
+    for store in handles {
+        store.close().await;
+    }
+}
+
+// ---- plans, rollout lists, overrides, skip, cancel, release, limits ----
+
+async fn plans_and_limits_conformance<S: Store>(store: S) {
+    let (rollout_id, tasks) = setup_rollout(&store, 6).await;
+    let rollout = store.get_rollout(rollout_id).await.unwrap();
+
+    // Plans: read back whole, listed by id, scoped to their project.
+    let plan = store.get_plan("shop", rollout.plan).await.unwrap();
+    assert_eq!(plan.release, "release_20260101-RC1");
+    assert_eq!(plan.targets.len(), 6);
+    assert_eq!(
+        (plan.creator.as_str(), plan.created_at),
+        ("ada@example.com", 40)
+    );
+    let second = store
+        .create_plan(
+            "shop",
+            "release_20260101-RC1",
+            &[DatabaseRef::new("main", "db000")],
+            "bob@example.com",
+            70,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_plan("shop", second.id).await.unwrap(), second);
+    let (ids, pages) = page_all!(store, list_plans, "shop"; 1, |p| p.id);
+    assert_eq!((ids, pages), (vec![plan.id, second.id], 2));
+    expect_not_found(
+        store.create_plan("shop", "nope", &[], "a", 1).await,
+        "release",
+        "nope",
+    );
+    expect_not_found(
+        store.create_plan("ghost", "r", &[], "a", 1).await,
+        "project",
+        "ghost",
+    );
+    assert!(matches!(
+        store
+            .create_plan(
+                "shop",
+                "release_20260101-RC1",
+                &[
+                    DatabaseRef::new("main", "db000"),
+                    DatabaseRef::new("main", "db000")
+                ],
+                "a",
+                1
+            )
+            .await,
+        Err(StoreError::Invalid { .. })
+    ));
+    store
+        .create_project(&Project {
+            id: "other".into(),
+            title: "Other".into(),
+        })
+        .await
+        .unwrap();
+    expect_not_found(
+        store.get_plan("other", plan.id).await,
+        "plan",
+        &format!("projects/other/plans/{}", plan.id),
+    );
+    expect_not_found(
+        store.create_rollout("other", plan.id, &[], 1).await,
+        "plan",
+        &format!("projects/other/plans/{}", plan.id),
+    );
+
+    // A second plan of the same release gets its own rollout.
+    let other_rollout = store
+        .create_rollout(
+            "shop",
+            second.id,
+            &[("test".into(), vec![DatabaseRef::new("main", "db000")])],
+            80,
+        )
+        .await
+        .unwrap();
+    assert_ne!(other_rollout, rollout_id);
+    let (ids, _) = page_all!(store, list_rollouts, "shop"; 1, |r| (r.id, r.plan));
+    assert_eq!(ids, vec![(rollout_id, plan.id), (other_rollout, second.id)]);
+    let (ids, _) = page_all!(store, list_rollouts, "other"; 10, |r| r.id);
+    assert!(ids.is_empty());
+
+    // Overrides are kept with the rollout.
+    let entry = rollgate_store::RolloutOverride {
+        rollout: rollout_id,
+        stage: "prod".into(),
+        actor: "admin@example.com".into(),
+        reason: "hotfix".into(),
+        blocking_json: r#"[{"database":"instances/main/databases/db000"}]"#.into(),
+        at: 90,
+    };
+    store.record_rollout_override(&entry).await.unwrap();
+    assert_eq!(
+        store.get_rollout(rollout_id).await.unwrap().overrides,
+        vec![entry.clone()]
+    );
+    expect_not_found(
+        store
+            .record_rollout_override(&rollgate_store::RolloutOverride {
+                rollout: 9999,
+                ..entry
+            })
+            .await,
+        "rollout",
+        "9999",
+    );
+
+    // Skip: only from NOT_STARTED, FAILED or CANCELED; the reason is kept.
+    store
+        .skip_task(tasks[5], "not needed on db005")
+        .await
+        .unwrap();
+    let task = |rollout: &rollgate_store::Rollout, id: i64| {
+        rollout
+            .stages
+            .iter()
+            .flat_map(|s| &s.tasks)
+            .find(|t| t.id == id)
+            .unwrap()
+            .clone()
+    };
+    let skipped = task(&store.get_rollout(rollout_id).await.unwrap(), tasks[5]);
+    assert_eq!(
+        (skipped.status.as_str(), skipped.skipped_reason.as_deref()),
+        (status::SKIPPED, Some("not needed on db005"))
+    );
+    expect_conflict(
+        store.skip_task(tasks[5], "again").await,
+        "status of task",
+        &tasks[5].to_string(),
+    );
+    expect_not_found(store.skip_task(9999, "x").await, "task", "9999");
+
+    // Limits: one run per rollout at a time; a live lease counts, an
+    // expired one does not.
+    let one = ClaimLimits {
+        per_rollout: Some(1),
+        per_instance: None,
+    };
+    for &t in &tasks[..3] {
+        store.enqueue_task_run(t, 100).await.unwrap();
+    }
+    let first = store
+        .claim_task_run("w1", LEASE, 100, &one)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.claim_task_run("w2", LEASE, 100, &one).await.unwrap(),
+        None
+    );
+    let per_instance = ClaimLimits {
+        per_rollout: None,
+        per_instance: Some(2),
+    };
+    let second_run = store
+        .claim_task_run("w2", LEASE, 100, &per_instance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_task_run("w3", LEASE, 100, &per_instance)
+            .await
+            .unwrap(),
+        None
+    );
+    // Both leases ran out at 130: they no longer count, and the oldest is
+    // claimable again (attempt 2) under the per-rollout limit.
+    let again = store
+        .claim_task_run("w3", LEASE, 131, &one)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.run_id, again.attempt), (first.run_id, 2));
+    assert_eq!(
+        store.claim_task_run("w3", LEASE, 131, &one).await.unwrap(),
+        None
+    );
+    let unlimited = ClaimLimits::default();
+    let b = store
+        .claim_task_run("w4", LEASE, 131, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.run_id, second_run.run_id);
+    let c = store
+        .claim_task_run("w4", LEASE, 131, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.task_id, tasks[2]);
+
+    // Graceful shutdown gives a worker's runs back.
+    assert_eq!(store.release_worker_runs("w4").await.unwrap(), 2);
+    assert_eq!(store.release_worker_runs("w4").await.unwrap(), 0);
+    let released = store.get_task_run(b.run_id).await.unwrap();
+    assert_eq!(
+        (released.status.as_str(), released.worker),
+        (status::AVAILABLE, None)
+    );
+    assert!(!store.heartbeat(b.run_id, "w4", LEASE, 132).await.unwrap());
+    assert_eq!(
+        task(&store.get_rollout(rollout_id).await.unwrap(), tasks[1]).status,
+        status::PENDING
+    );
+
+    // Cancel: an available run, then a running one (its worker loses the lease).
+    assert!(store.cancel_task_run(tasks[2], 133).await.unwrap());
+    assert!(!store.cancel_task_run(tasks[2], 133).await.unwrap());
+    let b2 = store
+        .claim_task_run("w5", LEASE, 134, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b2.run_id, b.run_id);
+    assert!(store.cancel_task_run(tasks[1], 135).await.unwrap());
+    assert!(!store.heartbeat(b.run_id, "w5", LEASE, 136).await.unwrap());
+    expect_conflict(
+        store
+            .finish_task_run(b.run_id, "w5", RunOutcome::Done, None, 137)
+            .await,
+        "lease of task run",
+        &b.run_id.to_string(),
+    );
+    let after = store.get_rollout(rollout_id).await.unwrap();
+    assert_eq!(task(&after, tasks[1]).status, status::CANCELED);
+    assert_eq!(task(&after, tasks[2]).status, status::CANCELED);
+    expect_not_found(store.cancel_task_run(9999, 1).await, "task", "9999");
+    // A canceled task may be skipped.
+    store
+        .skip_task(tasks[2], "canceled on purpose")
+        .await
+        .unwrap();
+
+    // Runs of a task, with their times; counts by status.
+    store
+        .finish_task_run(first.run_id, "w3", RunOutcome::Done, None, 150)
+        .await
+        .unwrap();
+    let runs = store.list_task_runs(tasks[0]).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (
+            runs[0].created_at,
+            runs[0].started_at,
+            runs[0].finished_at,
+            runs[0].status.as_str()
+        ),
+        (100, Some(131), Some(150), status::DONE)
+    );
+    assert_eq!(store.list_task_runs(tasks[4]).await.unwrap(), vec![]);
+    expect_not_found(store.list_task_runs(9999).await, "task", "9999");
+    assert_eq!(
+        store.count_task_runs().await.unwrap(),
+        vec![
+            (status::CANCELED.to_string(), 2),
+            (status::DONE.to_string(), 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_plans_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    plans_and_limits_conformance(SqliteStore::open(dir.path().join("meta.db")).await.unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn postgres_plans_and_limits() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    plans_and_limits_conformance(store.clone()).await;
+    store.close().await;
+}
+
+/// Concurrent claimers with a per-rollout limit of 2: exactly two win.
+async fn concurrent_limit<S: Store + Clone + 'static>(stores: Vec<S>) {
+    let (_, tasks) = setup_rollout(&stores[0], 10).await;
+    for &task in &tasks {
+        stores[0].enqueue_task_run(task, 1).await.unwrap();
+    }
+    let limits = ClaimLimits {
+        per_rollout: Some(2),
+        per_instance: None,
+    };
+    let mut handles = Vec::new();
+    for (i, store) in stores.into_iter().enumerate() {
+        handles.push(tokio::spawn(async move {
+            store
+                .claim_task_run(&format!("worker-{i}"), LEASE, 1_000, &limits)
+                .await
+                .unwrap()
+                .is_some()
+        }));
+    }
+    let mut won = 0;
+    for handle in handles {
+        won += usize::from(handle.await.unwrap());
+    }
+    assert_eq!(
+        won, 2,
+        "the per-rollout limit holds across concurrent claimers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let mut stores = Vec::new();
+    for _ in 0..6 {
+        stores.push(SqliteStore::open(&path).await.unwrap());
+    }
+    concurrent_limit(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn postgres_concurrent_limit() {
+    let db = PgTestDb::create().await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(PostgresStore::connect(&db.url).await.unwrap());
+    }
+    let handles = stores.clone();
+    concurrent_limit(stores).await;
     for store in handles {
         store.close().await;
     }
