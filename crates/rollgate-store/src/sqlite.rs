@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases_rollouts_queue",
         include_str!("../migrations/sqlite/0002_releases_rollouts_queue.sql"),
     ),
+    (3, "iam", include_str!("../migrations/sqlite/0003_iam.sql")),
 ];
 
 /// [`crate::Store`] on an embedded SQLite file.
