@@ -325,6 +325,10 @@ const WORKSPACE_MEMBER: &[Permission] = &[
     WorkspacesGetIamPolicy,
 ];
 
+/// Project roles include `rg.projects.list`: held in one project's policy,
+/// it lists the projects where the principal holds `rg.projects.get`; held
+/// workspace-wide, every project (which such a role can get anyway).
+///
 /// Everything inside the project, including granting project roles.
 const PROJECT_OWNER: &[Permission] = &[
     DatabasesGet,
@@ -334,6 +338,7 @@ const PROJECT_OWNER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsUpdate,
     ProjectsDelete,
     ProjectsGetIamPolicy,
@@ -357,6 +362,7 @@ const PROJECT_DEVELOPER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsGetIamPolicy,
     ReleasesCheck,
     ReleasesGet,
@@ -373,6 +379,7 @@ const PROJECT_RELEASER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsGetIamPolicy,
     ReleasesGet,
     ReleasesList,

@@ -12,6 +12,11 @@
 //! [`worker`] executes queued task runs against target databases; HTTP
 //! handlers never connect to target databases. What it is not (yet): the
 //! release, plan and rollout endpoints.
+//!
+//! Access control: every `/api/v1` endpoint checks one permission
+//! ([`ENDPOINT_PERMISSIONS`]); [`Principal::require`] for workspace
+//! resources, [`Principal::require_in_project`] for everything under a
+//! project (workspace-wide roles plus the project's IAM bindings).
 
 use std::fmt;
 use std::future::Future;
@@ -32,6 +37,8 @@ use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
 use tower_http::trace::TraceLayer;
 
 mod api;
+mod api_iam;
+mod api_instances;
 mod error;
 mod extract;
 mod metrics;
@@ -53,21 +60,49 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// Every `/api/v1` resource endpoint and the one permission it checks: the
 /// source of the endpoint → permission table in the docs and of the access
 /// test matrix.
+///
+/// Endpoints under `/api/v1/projects/{id}` check their permission in that
+/// project (workspace-wide roles plus the project's IAM bindings);
+/// `GET /api/v1/projects` lists only the projects the caller can get unless a
+/// workspace-wide role grants `rg.projects.list`. All others check
+/// workspace-wide roles.
+#[rustfmt::skip]
 pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/environments", Permission::EnvironmentsList),
-    (
-        "GET",
-        "/api/v1/environments/{id}",
-        Permission::EnvironmentsGet,
-    ),
-    (
-        "POST",
-        "/api/v1/environments",
-        Permission::EnvironmentsCreate,
-    ),
+    ("GET", "/api/v1/environments/{id}", Permission::EnvironmentsGet),
+    ("POST", "/api/v1/environments", Permission::EnvironmentsCreate),
+    ("PATCH", "/api/v1/environments/{id}", Permission::EnvironmentsUpdate),
+    ("DELETE", "/api/v1/environments/{id}", Permission::EnvironmentsDelete),
+    ("GET", "/api/v1/instances", Permission::InstancesList),
+    ("GET", "/api/v1/instances/{id}", Permission::InstancesGet),
+    ("POST", "/api/v1/instances", Permission::InstancesCreate),
+    ("PATCH", "/api/v1/instances/{id}", Permission::InstancesUpdate),
+    ("DELETE", "/api/v1/instances/{id}", Permission::InstancesDelete),
+    ("POST", "/api/v1/instances/{id}:matchUrl", Permission::InstancesUpdate),
+    ("GET", "/api/v1/databases", Permission::DatabasesList),
+    ("GET", "/api/v1/instances/{instance}/databases", Permission::DatabasesList),
+    ("POST", "/api/v1/instances/{instance}/databases", Permission::DatabasesCreate),
+    ("GET", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesGet),
+    ("PATCH", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesUpdate),
+    ("DELETE", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesDelete),
     ("GET", "/api/v1/projects", Permission::ProjectsList),
     ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
     ("POST", "/api/v1/projects", Permission::ProjectsCreate),
+    ("PATCH", "/api/v1/projects/{id}", Permission::ProjectsUpdate),
+    ("DELETE", "/api/v1/projects/{id}", Permission::ProjectsDelete),
+    ("GET", "/api/v1/projects/{id}:getIamPolicy", Permission::ProjectsGetIamPolicy),
+    ("POST", "/api/v1/projects/{id}:setIamPolicy", Permission::ProjectsSetIamPolicy),
+    ("GET", "/api/v1/users", Permission::UsersList),
+    ("GET", "/api/v1/users/{email}", Permission::UsersGet),
+    ("POST", "/api/v1/users", Permission::UsersCreate),
+    ("PATCH", "/api/v1/users/{email}", Permission::UsersUpdate),
+    ("DELETE", "/api/v1/users/{email}", Permission::UsersDelete),
+    ("GET", "/api/v1/serviceAccounts", Permission::ServiceAccountsList),
+    ("GET", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsGet),
+    ("POST", "/api/v1/serviceAccounts", Permission::ServiceAccountsCreate),
+    ("PATCH", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsUpdate),
+    ("DELETE", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsDelete),
+    ("POST", "/api/v1/serviceAccounts/{name}:rotateKey", Permission::ServiceAccountsUpdate),
     ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
 ];
 
@@ -220,12 +255,66 @@ pub fn app(state: AppState) -> Router {
             "/environments",
             get(api::list_environments).post(api::create_environment),
         )
-        .route("/environments/{id}", get(api::get_environment))
+        .route(
+            "/environments/{id}",
+            get(api::get_environment)
+                .patch(api_iam::patch_environment)
+                .delete(api_iam::delete_environment),
+        )
+        .route(
+            "/instances",
+            get(api_instances::list_instances).post(api_instances::create_instance),
+        )
+        .route(
+            "/instances/{id}",
+            get(api_instances::get_instance)
+                .patch(api_instances::patch_instance)
+                .delete(api_instances::delete_instance)
+                .post(api_instances::post_instance_method),
+        )
+        .route("/databases", get(api_instances::list_all_databases))
+        .route(
+            "/instances/{instance}/databases",
+            get(api_instances::list_instance_databases).post(api_instances::create_database),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}",
+            get(api_instances::get_database)
+                .patch(api_instances::patch_database)
+                .delete(api_instances::delete_database),
+        )
         .route(
             "/projects",
             get(api::list_projects).post(api::create_project),
         )
-        .route("/projects/{id}", get(api::get_project))
+        .route(
+            "/projects/{id}",
+            get(api_iam::get_project_or_policy)
+                .patch(api_iam::patch_project)
+                .delete(api_iam::delete_project)
+                .post(api_iam::post_project_method),
+        )
+        .route(
+            "/users",
+            get(api_iam::list_users).post(api_iam::create_user),
+        )
+        .route(
+            "/users/{email}",
+            get(api_iam::get_user)
+                .patch(api_iam::patch_user)
+                .delete(api_iam::delete_user),
+        )
+        .route(
+            "/serviceAccounts",
+            get(api_iam::list_service_accounts).post(api_iam::create_service_account),
+        )
+        .route(
+            "/serviceAccounts/{name}",
+            get(api_iam::get_service_account)
+                .patch(api_iam::patch_service_account)
+                .delete(api_iam::delete_service_account)
+                .post(api_iam::post_service_account_method),
+        )
         .route("/auditLogs", get(api::list_audit_logs));
     Router::new()
         .route("/healthz", get(healthz))
