@@ -106,6 +106,53 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
 ];
 
+/// Where an endpoint of [`ENDPOINT_PERMISSIONS`] checks its permission, told
+/// by its path: `project` under `/api/v1/projects/{id}`, `any project` for
+/// the project list, `workspace` otherwise.
+pub fn endpoint_scope(path: &str) -> &'static str {
+    if path.starts_with("/api/v1/projects/{") {
+        "project"
+    } else if path == "/api/v1/projects" {
+        "any project"
+    } else {
+        "workspace"
+    }
+}
+
+/// The markdown page `docs/api-permissions.md`: one row per endpoint of
+/// [`ENDPOINT_PERMISSIONS`] with its permission, where it is checked and the
+/// built-in roles that grant it.
+pub fn endpoint_permissions_markdown() -> String {
+    use std::fmt::Write as _;
+    let mut page = String::from(
+        "# API endpoints and the permission each checks\n\n\
+         Generated from `ENDPOINT_PERMISSIONS` in `crates/rollgate-server/src/lib.rs`; do not edit.\n\
+         Regenerate with `UPDATE_DOCS=1 cargo test -p rollgate-server --test docs`.\n\n\
+         Every `/api/v1` endpoint checks exactly one permission. *Checked in*:\n\n\
+         - `workspace`: the caller's workspace-wide roles (`users.roles`, `serviceAccounts.roles`);\n\
+         - `project`: those, plus the roles the project's IAM policy binds to the caller in that project;\n\
+         - `any project`: with the permission workspace-wide, every project is listed; with it only\n  \
+           from project bindings, the projects where the caller holds `rg.projects.get`.\n\n\
+         A workspace-wide project role (for example Project Developer in `users.roles`) applies in every project.\n\n\
+         | Method | Path | Permission | Checked in | Roles that grant it |\n\
+         |---|---|---|---|---|\n",
+    );
+    for (method, path, permission) in ENDPOINT_PERMISSIONS {
+        let roles: Vec<&str> = rollgate_auth::Role::ALL
+            .iter()
+            .filter(|role| rollgate_auth::has_permission(&[**role], *permission))
+            .map(|role| role.title())
+            .collect();
+        let _ = writeln!(
+            page,
+            "| {method} | `{path}` | `{permission}` | {} | {} |",
+            endpoint_scope(path),
+            roles.join(", ")
+        );
+    }
+    page
+}
+
 /// How `rollgate server` runs.
 #[derive(Clone)]
 pub struct ServerConfig {

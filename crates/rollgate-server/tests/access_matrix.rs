@@ -17,7 +17,8 @@ use rollgate_server::ENDPOINT_PERMISSIONS;
 use serde_json::Value;
 use support::World;
 
-/// Where an endpoint checks its permission.
+/// Where an endpoint checks its permission, from its path
+/// (`rollgate_server::endpoint_scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
     /// Workspace-wide roles only.
@@ -29,14 +30,25 @@ enum Scope {
     AnyProject,
 }
 
+impl Scope {
+    fn of(path: &str) -> Scope {
+        match rollgate_server::endpoint_scope(path) {
+            "project" => Scope::Project,
+            "any project" => Scope::AnyProject,
+            "workspace" => Scope::Workspace,
+            other => panic!("unknown endpoint scope {other}"),
+        }
+    }
+}
+
 /// One request per endpoint. `path` is the `ENDPOINT_PERMISSIONS` template;
-/// `uri` a concrete request against the world; `ok` its status when allowed.
+/// `uri` a concrete request against the world (project-scoped ones in
+/// project `shop`); `ok` its status when allowed.
 struct Case {
     method: &'static str,
     path: &'static str,
     uri: &'static str,
     body: Option<&'static str>,
-    scope: Scope,
     ok: u16,
 }
 
@@ -45,7 +57,6 @@ const fn case(
     path: &'static str,
     uri: &'static str,
     body: Option<&'static str>,
-    scope: Scope,
     ok: u16,
 ) -> Case {
     Case {
@@ -53,51 +64,48 @@ const fn case(
         path,
         uri,
         body,
-        scope,
         ok,
     }
 }
 
-use Scope::{AnyProject, Project, Workspace};
-
 #[rustfmt::skip]
 const CASES: &[Case] = &[
-    case("GET", "/api/v1/environments", "/api/v1/environments", None, Workspace, 200),
-    case("GET", "/api/v1/environments/{id}", "/api/v1/environments/test", None, Workspace, 200),
-    case("POST", "/api/v1/environments", "/api/v1/environments", Some(r#"{"id":"staging"}"#), Workspace, 201),
-    case("PATCH", "/api/v1/environments/{id}", "/api/v1/environments/test", Some(r#"{"title":"Testing"}"#), Workspace, 200),
-    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/prod", None, Workspace, 204),
-    case("GET", "/api/v1/instances", "/api/v1/instances", None, Workspace, 200),
-    case("GET", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, Workspace, 200),
-    case("POST", "/api/v1/instances", "/api/v1/instances", Some(r#"{"id":"my","engine":"mysql","url":"mysql://root:pw@127.0.0.1:3306/x","environment":"prod"}"#), Workspace, 201),
-    case("PATCH", "/api/v1/instances/{id}", "/api/v1/instances/pg", Some(r#"{"environment":"prod"}"#), Workspace, 200),
-    case("DELETE", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, Workspace, 204),
-    case("POST", "/api/v1/instances/{id}:matchUrl", "/api/v1/instances/pg:matchUrl", Some(r#"{"url":"postgres://x@y/z"}"#), Workspace, 200),
-    case("GET", "/api/v1/databases", "/api/v1/databases", None, Workspace, 200),
-    case("GET", "/api/v1/instances/{instance}/databases", "/api/v1/instances/pg/databases", None, Workspace, 200),
-    case("POST", "/api/v1/instances/{instance}/databases", "/api/v1/instances/pg/databases", Some(r#"{"name":"new_db"}"#), Workspace, 201),
-    case("GET", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", None, Workspace, 200),
-    case("PATCH", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", Some(r#"{"environment":"prod"}"#), Workspace, 200),
-    case("DELETE", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", None, Workspace, 204),
-    case("GET", "/api/v1/projects", "/api/v1/projects", None, AnyProject, 200),
-    case("GET", "/api/v1/projects/{id}", "/api/v1/projects/shop", None, Project, 200),
-    case("POST", "/api/v1/projects", "/api/v1/projects", Some(r#"{"id":"new"}"#), Workspace, 201),
-    case("PATCH", "/api/v1/projects/{id}", "/api/v1/projects/shop", Some(r#"{"title":"Shop 2","databases":["instances/pg/databases/spare"]}"#), Project, 200),
-    case("DELETE", "/api/v1/projects/{id}", "/api/v1/projects/shop", None, Project, 204),
-    case("GET", "/api/v1/projects/{id}:getIamPolicy", "/api/v1/projects/shop:getIamPolicy", None, Project, 200),
-    case("POST", "/api/v1/projects/{id}:setIamPolicy", "/api/v1/projects/shop:setIamPolicy", Some(r#"{"bindings":[{"role":"roles/projectReleaser","members":["user:bob@example.com"]}]}"#), Project, 200),
-    case("GET", "/api/v1/users", "/api/v1/users", None, Workspace, 200),
-    case("GET", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", None, Workspace, 200),
-    case("POST", "/api/v1/users", "/api/v1/users", Some(r#"{"email":"new@example.com","roles":["roles/workspaceMember"]}"#), Workspace, 201),
-    case("PATCH", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", Some(r#"{"roles":["roles/workspaceDBA"]}"#), Workspace, 200),
-    case("DELETE", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", None, Workspace, 204),
-    case("GET", "/api/v1/serviceAccounts", "/api/v1/serviceAccounts", None, Workspace, 200),
-    case("GET", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, Workspace, 200),
-    case("POST", "/api/v1/serviceAccounts", "/api/v1/serviceAccounts", Some(r#"{"name":"deploy","roles":["roles/gitopsServiceAgent"]}"#), Workspace, 201),
-    case("PATCH", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", Some(r#"{"roles":["roles/projectReleaser"]}"#), Workspace, 200),
-    case("DELETE", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, Workspace, 204),
-    case("POST", "/api/v1/serviceAccounts/{name}:rotateKey", "/api/v1/serviceAccounts/ci:rotateKey", None, Workspace, 200),
-    case("GET", "/api/v1/auditLogs", "/api/v1/auditLogs", None, Workspace, 200),
+    case("GET", "/api/v1/environments", "/api/v1/environments", None, 200),
+    case("GET", "/api/v1/environments/{id}", "/api/v1/environments/test", None, 200),
+    case("POST", "/api/v1/environments", "/api/v1/environments", Some(r#"{"id":"staging"}"#), 201),
+    case("PATCH", "/api/v1/environments/{id}", "/api/v1/environments/test", Some(r#"{"title":"Testing"}"#), 200),
+    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/prod", None, 204),
+    case("GET", "/api/v1/instances", "/api/v1/instances", None, 200),
+    case("GET", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, 200),
+    case("POST", "/api/v1/instances", "/api/v1/instances", Some(r#"{"id":"my","engine":"mysql","url":"mysql://root:pw@127.0.0.1:3306/x","environment":"prod"}"#), 201),
+    case("PATCH", "/api/v1/instances/{id}", "/api/v1/instances/pg", Some(r#"{"environment":"prod"}"#), 200),
+    case("DELETE", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, 204),
+    case("POST", "/api/v1/instances/{id}:matchUrl", "/api/v1/instances/pg:matchUrl", Some(r#"{"url":"postgres://x@y/z"}"#), 200),
+    case("GET", "/api/v1/databases", "/api/v1/databases", None, 200),
+    case("GET", "/api/v1/instances/{instance}/databases", "/api/v1/instances/pg/databases", None, 200),
+    case("POST", "/api/v1/instances/{instance}/databases", "/api/v1/instances/pg/databases", Some(r#"{"name":"new_db"}"#), 201),
+    case("GET", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", None, 200),
+    case("PATCH", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", Some(r#"{"environment":"prod"}"#), 200),
+    case("DELETE", "/api/v1/instances/{instance}/databases/{database}", "/api/v1/instances/pg/databases/app", None, 204),
+    case("GET", "/api/v1/projects", "/api/v1/projects", None, 200),
+    case("GET", "/api/v1/projects/{id}", "/api/v1/projects/shop", None, 200),
+    case("POST", "/api/v1/projects", "/api/v1/projects", Some(r#"{"id":"new"}"#), 201),
+    case("PATCH", "/api/v1/projects/{id}", "/api/v1/projects/shop", Some(r#"{"title":"Shop 2","databases":["instances/pg/databases/spare"]}"#), 200),
+    case("DELETE", "/api/v1/projects/{id}", "/api/v1/projects/shop", None, 204),
+    case("GET", "/api/v1/projects/{id}:getIamPolicy", "/api/v1/projects/shop:getIamPolicy", None, 200),
+    case("POST", "/api/v1/projects/{id}:setIamPolicy", "/api/v1/projects/shop:setIamPolicy", Some(r#"{"bindings":[{"role":"roles/projectReleaser","members":["user:bob@example.com"]}]}"#), 200),
+    case("GET", "/api/v1/users", "/api/v1/users", None, 200),
+    case("GET", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", None, 200),
+    case("POST", "/api/v1/users", "/api/v1/users", Some(r#"{"email":"new@example.com","roles":["roles/workspaceMember"]}"#), 201),
+    case("PATCH", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", Some(r#"{"roles":["roles/workspaceDBA"]}"#), 200),
+    case("DELETE", "/api/v1/users/{email}", "/api/v1/users/bob@example.com", None, 204),
+    case("GET", "/api/v1/serviceAccounts", "/api/v1/serviceAccounts", None, 200),
+    case("GET", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, 200),
+    case("POST", "/api/v1/serviceAccounts", "/api/v1/serviceAccounts", Some(r#"{"name":"deploy","roles":["roles/gitopsServiceAgent"]}"#), 201),
+    case("PATCH", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", Some(r#"{"roles":["roles/projectReleaser"]}"#), 200),
+    case("DELETE", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, 204),
+    case("POST", "/api/v1/serviceAccounts/{name}:rotateKey", "/api/v1/serviceAccounts/ci:rotateKey", None, 200),
+    case("GET", "/api/v1/auditLogs", "/api/v1/auditLogs", None, 200),
 ];
 
 /// How the principal under test holds its one role.
@@ -197,6 +205,13 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
     let (mut allowed_count, mut denied_count) = (0, 0);
     for (method, path, permission) in ENDPOINT_PERMISSIONS {
         let case = case_for(method, path);
+        let scope = Scope::of(path);
+        if scope == Scope::Project {
+            assert!(
+                case.uri.starts_with("/api/v1/projects/shop"),
+                "project-scoped case {method} {path} must act in project `shop`"
+            );
+        }
         let world = World::new().await;
         let token = match grant {
             Grant::Workspace(role) => world.principal(email, &[role]).await,
@@ -210,7 +225,7 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
         };
         let (status, body) = world.call(method, case.uri, Some(&token), case.body).await;
         let what = format!("{email} with {grant:?}: {method} {}", case.uri);
-        if allowed(grant, case.scope, *permission) {
+        if allowed(grant, scope, *permission) {
             assert_eq!(status.as_u16(), case.ok, "{what} should be allowed: {body}");
             allowed_count += 1;
         } else {
