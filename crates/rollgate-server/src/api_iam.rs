@@ -263,8 +263,12 @@ async fn parse_database_set(
     let mut set: Vec<DatabaseRef> = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let field = format!("databases[{i}]");
-        let key = parse_database_name(name)
-            .ok_or_else(|| field_error(&field, "must be `instances/{instance}/databases/{database}`".into()))?;
+        let key = parse_database_name(name).ok_or_else(|| {
+            field_error(
+                &field,
+                "must be `instances/{instance}/databases/{database}`".into(),
+            )
+        })?;
         match store_call!(store, s => s.get_database(&key).await) {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => {
@@ -479,7 +483,9 @@ pub(crate) async fn get_user(
 ) -> Result<Json<UserDto>, AppError> {
     principal.require(Permission::UsersGet)?;
     let store = &state.inner.store;
-    Ok(Json(store_call!(store, s => s.get_user(&email).await)?.into()))
+    Ok(Json(
+        store_call!(store, s => s.get_user(&email).await)?.into(),
+    ))
 }
 
 pub(crate) async fn create_user(
@@ -567,10 +573,12 @@ pub(crate) async fn delete_user(
 
 fn validate_user_email(email: &str) -> Result<(), AppError> {
     let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/')
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if !valid {
         return Err(field_error(
             "email",
@@ -867,8 +875,7 @@ fn new_key(provided: Option<&str>) -> Result<(String, Option<String>), AppError>
         ));
     } else {
         let length = key.chars().count();
-        if !(32..=512).contains(&length)
-            || key.chars().any(|c| c.is_whitespace() || c.is_control())
+        if !(32..=512).contains(&length) || key.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(field_error(
                 "key",

@@ -151,7 +151,11 @@ pub(crate) async fn create_instance(
         };
         let store = &state.inner.store;
         store_call!(store, s => s.create_instance(&instance).await)?;
-        Ok((StatusCode::CREATED, Json(InstanceDto::new(&state, instance))).into_response())
+        Ok((
+            StatusCode::CREATED,
+            Json(InstanceDto::new(&state, instance)),
+        )
+            .into_response())
     }
     .await;
     audit_result(
@@ -400,7 +404,10 @@ pub(crate) async fn list_instance_databases(
     // after (instance, token) and stop at the next instance.
     let mut request = PageRequest {
         page_size: rollgate_store::MAX_PAGE_SIZE,
-        page_token: Some(format!("{instance}/{}", page.page_token.unwrap_or_default())),
+        page_token: Some(format!(
+            "{instance}/{}",
+            page.page_token.unwrap_or_default()
+        )),
     };
     let mut items: Vec<Database> = Vec::new();
     'pages: loop {
@@ -436,7 +443,9 @@ pub(crate) async fn get_database(
     principal.require(Permission::DatabasesGet)?;
     let store = &state.inner.store;
     let key = DatabaseRef::new(instance, name);
-    Ok(Json(store_call!(store, s => s.get_database(&key).await)?.into()))
+    Ok(Json(
+        store_call!(store, s => s.get_database(&key).await)?.into(),
+    ))
 }
 
 pub(crate) async fn create_database(
@@ -545,8 +554,7 @@ fn validate_database_name(name: &str) -> Result<(), AppError> {
     } else {
         Err(field_error(
             "name",
-            "must be 1-63 characters of letters, digits, `_` and `-`, not starting with `-`"
-                .into(),
+            "must be 1-63 characters of letters, digits, `_` and `-`, not starting with `-`".into(),
         ))
     }
 }

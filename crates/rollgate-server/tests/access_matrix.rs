@@ -122,8 +122,10 @@ enum Grant {
 fn variants() -> Vec<(&'static str, Grant)> {
     let user = "subject@example.com";
     let account = "subject@service.rollgate.local";
-    let mut variants: Vec<(&str, Grant)> =
-        Role::ALL.iter().map(|&r| (user, Grant::Workspace(r))).collect();
+    let mut variants: Vec<(&str, Grant)> = Role::ALL
+        .iter()
+        .map(|&r| (user, Grant::Workspace(r)))
+        .collect();
     for role in Role::ALL
         .into_iter()
         .filter(|r| r.scope() == rollgate_auth::RoleScope::Project)
@@ -229,7 +231,11 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
             assert_eq!(status.as_u16(), case.ok, "{what} should be allowed: {body}");
             allowed_count += 1;
         } else {
-            assert_eq!(status, StatusCode::FORBIDDEN, "{what} should be denied: {body}");
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{what} should be denied: {body}"
+            );
             assert_eq!(body["code"], "PERMISSION_DENIED", "{what}: {body}");
             assert_eq!(body["details"]["permission"], permission.as_str(), "{what}");
             denied_count += 1;
@@ -275,7 +281,10 @@ async fn a_project_role_sees_only_its_projects() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(names(&body["projects"]), ["projects/shop"]);
-    assert_eq!(body["projects"][0]["databases"][0], "instances/pg/databases/app");
+    assert_eq!(
+        body["projects"][0]["databases"][0],
+        "instances/pg/databases/app"
+    );
     for uri in [
         "/api/v1/projects/other",
         "/api/v1/projects/other:getIamPolicy",
@@ -285,13 +294,25 @@ async fn a_project_role_sees_only_its_projects() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {body}");
     }
     let (status, _) = world
-        .call("GET", "/api/v1/projects/shop:getIamPolicy", Some(&token), None)
+        .call(
+            "GET",
+            "/api/v1/projects/shop:getIamPolicy",
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     // A workspace-wide role granting the list sees every project.
-    let dba = world.principal("dba@example.com", &[Role::WorkspaceDba]).await;
-    let (_, body) = world.call("GET", "/api/v1/projects", Some(&dba), None).await;
-    assert_eq!(names(&body["projects"]), ["projects/other", "projects/shop"]);
+    let dba = world
+        .principal("dba@example.com", &[Role::WorkspaceDba])
+        .await;
+    let (_, body) = world
+        .call("GET", "/api/v1/projects", Some(&dba), None)
+        .await;
+    assert_eq!(
+        names(&body["projects"]),
+        ["projects/other", "projects/shop"]
+    );
     // Bound in both, paged one at a time.
     world
         .bind("other", Role::ProjectReleaser, "user:dev@example.com")

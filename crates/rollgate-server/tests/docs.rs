@@ -35,7 +35,16 @@ fn every_endpoint_is_in_the_page() {
         let row = format!("| {method} | `{path}` | `{permission}` |");
         assert!(page.contains(&row), "missing row {row}");
     }
-    assert_eq!(rollgate_server::endpoint_scope("/api/v1/projects/{id}"), "project");
-    assert_eq!(rollgate_server::endpoint_scope("/api/v1/projects"), "any project");
-    assert_eq!(rollgate_server::endpoint_scope("/api/v1/users"), "workspace");
+    assert_eq!(
+        rollgate_server::endpoint_scope("/api/v1/projects/{id}"),
+        "project"
+    );
+    assert_eq!(
+        rollgate_server::endpoint_scope("/api/v1/projects"),
+        "any project"
+    );
+    assert_eq!(
+        rollgate_server::endpoint_scope("/api/v1/users"),
+        "workspace"
+    );
 }
