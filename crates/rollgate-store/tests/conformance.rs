@@ -774,6 +774,72 @@ async fn postgres_access_conformance() {
     store.close().await;
 }
 
+/// Rows as a store at migration 0002 held them: instances without an
+/// environment (`old` has a database in `prod`, `bare` has none).
+const BEFORE_0003: &str = "\
+    INSERT INTO rollgate_store_migrations (version, name) VALUES (1, 'init'), (2, 'releases_rollouts_queue');
+    INSERT INTO environments (id, title, sort_order, policy_json) VALUES ('prod', 'Prod', 2, '{}'), ('test', 'Test', 1, '{}');
+    INSERT INTO instances (id, engine, url_envelope) VALUES ('old', 'postgres', 'x'), ('bare', 'postgres', 'y');
+    INSERT INTO databases (instance, name, environment) VALUES ('old', 'app', 'prod');";
+
+async fn check_0003_backfill<S: Store>(store: S) {
+    assert_eq!(store.get_instance("old").await.unwrap().environment, "prod");
+    assert_eq!(
+        store.get_instance("bare").await.unwrap().environment,
+        "test"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_0003_gives_existing_instances_an_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE rollgate_store_migrations (version INTEGER PRIMARY KEY NOT NULL, \
+         name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for sql in [
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_releases_rollouts_queue.sql"),
+        BEFORE_0003,
+    ] {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    check_0003_backfill(SqliteStore::open(&path).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_0003_gives_existing_instances_an_environment() {
+    let db = PgTestDb::create().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE rollgate_store_migrations (version BIGINT PRIMARY KEY, \
+         name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for sql in [
+        include_str!("../migrations/postgres/0001_init.sql"),
+        include_str!("../migrations/postgres/0002_releases_rollouts_queue.sql"),
+        BEFORE_0003,
+    ] {
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    check_0003_backfill(store.clone()).await;
+    store.close().await;
+}
+
 #[test]
 fn backend_from_url() {
     assert_eq!(
