@@ -340,36 +340,39 @@ pub(crate) async fn create_environment(
     principal: Principal,
     ApiJson(request): ApiJson<CreateEnvironmentRequest>,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::EnvironmentsCreate)?;
-    validate_id("id", &request.id)?;
-    let policy = validate_policy(
-        request
-            .policy
-            .unwrap_or_else(|| json!({ "rollout": "automatic" })),
-    )?;
-    let store = &state.inner.store;
-    let order = match request.order {
-        Some(order) => order,
-        None => next_environment_order(&state).await?,
-    };
-    let env = Environment {
-        title: request.title.unwrap_or_else(|| request.id.clone()),
-        id: request.id,
-        order,
-        policy_json: policy.to_string(),
-    };
-    let created = store_call!(store, s => s.create_environment(&env).await);
-    let resource = format!("environments/{}", env.id);
-    audit_outcome(
+    let resource = format!("environments/{}", request.id);
+    let result = async {
+        principal.require(Permission::EnvironmentsCreate)?;
+        validate_id("id", &request.id)?;
+        let policy = validate_policy(
+            request
+                .policy
+                .unwrap_or_else(|| json!({ "rollout": "automatic" })),
+        )?;
+        let store = &state.inner.store;
+        let order = match request.order {
+            Some(order) => order,
+            None => next_environment_order(&state).await?,
+        };
+        let env = Environment {
+            title: request.title.unwrap_or_else(|| request.id.clone()),
+            id: request.id,
+            order,
+            policy_json: policy.to_string(),
+        };
+        store_call!(store, s => s.create_environment(&env).await)?;
+        Ok((StatusCode::CREATED, Json(EnvironmentDto::from(env))).into_response())
+    }
+    .await;
+    audit_result(
         &state,
         &principal,
         "rg.environments.create",
         &resource,
-        &created,
+        &result,
     )
     .await;
-    created?;
-    Ok((StatusCode::CREATED, Json(EnvironmentDto::from(env))).into_response())
+    result
 }
 
 /// An environment's rollout policy: `{"rollout":"automatic"}` or
@@ -585,29 +588,25 @@ pub(crate) async fn create_project(
     principal: Principal,
     ApiJson(request): ApiJson<CreateProjectRequest>,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::ProjectsCreate)?;
-    validate_id("id", &request.id)?;
-    let project = Project {
-        title: request.title.unwrap_or_else(|| request.id.clone()),
-        id: request.id,
-    };
-    let store = &state.inner.store;
-    let created = store_call!(store, s => s.create_project(&project).await);
-    let resource = format!("projects/{}", project.id);
-    audit_outcome(
-        &state,
-        &principal,
-        "rg.projects.create",
-        &resource,
-        &created,
-    )
+    let resource = format!("projects/{}", request.id);
+    let result = async {
+        principal.require(Permission::ProjectsCreate)?;
+        validate_id("id", &request.id)?;
+        let project = Project {
+            title: request.title.unwrap_or_else(|| request.id.clone()),
+            id: request.id,
+        };
+        let store = &state.inner.store;
+        store_call!(store, s => s.create_project(&project).await)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(ProjectDto::load(&state, project).await?),
+        )
+            .into_response())
+    }
     .await;
-    created?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ProjectDto::load(&state, project).await?),
-    )
-        .into_response())
+    audit_result(&state, &principal, "rg.projects.create", &resource, &result).await;
+    result
 }
 
 // ---- Audit log ----

@@ -537,6 +537,18 @@ pub(crate) async fn patch_user(
             user.password_hash = hash(password).await?;
         }
         if let Some(roles) = roles {
+            let admin = format!("roles/{}", Role::WorkspaceAdmin.id());
+            let was_admin = user
+                .roles
+                .iter()
+                .any(|r| r.parse() == Ok(Role::WorkspaceAdmin));
+            if email == principal.name && was_admin && !roles.contains(&admin) {
+                return Err(AppError::new(
+                    StatusCode::CONFLICT,
+                    "FAILED_PRECONDITION",
+                    "you cannot remove your own Workspace Admin role; ask another workspace admin",
+                ));
+            }
             user.roles = roles;
         }
         store_call!(store, s => s.update_user(&user).await)?;

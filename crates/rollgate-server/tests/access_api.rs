@@ -378,6 +378,18 @@ async fn users_are_managed_without_ever_showing_a_hash() {
         assert_field_error(status, &response, field);
     }
     let (status, body) = world
+        .call(
+            "PATCH",
+            "/api/v1/users/admin@example.com",
+            t,
+            Some(r#"{"roles":["roles/workspaceDBA"]}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("FAILED_PRECONDITION"))
+    );
+    let (status, body) = world
         .call("DELETE", "/api/v1/users/admin@example.com", t, None)
         .await;
     assert_eq!(
