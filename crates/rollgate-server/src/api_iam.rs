@@ -15,7 +15,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rollgate_auth::token::{self, TokenHash, TokenKind};
-use rollgate_auth::{Permission, Role, RoleScope, hash_password};
+use rollgate_auth::{Permission, Role, RoleScope, has_permission, hash_password};
 use rollgate_store::{
     DatabaseRef, Environment, IamBinding, PageRequest, Project, SERVICE_ACCOUNT_DOMAIN,
     ServiceAccount, StoreError, User,
@@ -238,13 +238,23 @@ pub(crate) async fn patch_project(
             Some(names) => Some(parse_database_set(&state, &names).await?),
             None => None,
         };
+        if let Some(title) = &request.title {
+            validate_title("title", title)?;
+        }
+        let current = project_databases(&state, &id).await?;
+        if let Some(wanted) = &databases {
+            for (i, db) in wanted.iter().enumerate() {
+                if !current.contains(db) {
+                    require_can_add_database(&state, &principal, db, i).await?;
+                }
+            }
+        }
         if let Some(title) = request.title {
-            validate_title("title", &title)?;
             project.title = title;
             store_call!(store, s => s.update_project(&project).await)?;
         }
         if let Some(wanted) = databases {
-            replace_project_databases(&state, &id, &wanted).await?;
+            replace_project_databases(&state, &id, &current, &wanted).await?;
         }
         let project: Project = store_call!(store, s => s.get_project(&id).await)?;
         Ok(Json(ProjectDto::load(&state, project).await?).into_response())
@@ -296,22 +306,63 @@ pub(crate) fn parse_database_name(name: &str) -> Option<DatabaseRef> {
     Some(DatabaseRef::new(instance, database))
 }
 
-async fn replace_project_databases(
-    state: &AppState,
-    project: &str,
-    wanted: &[DatabaseRef],
-) -> Result<(), AppError> {
+/// Every database of `project`.
+async fn project_databases(state: &AppState, project: &str) -> Result<Vec<DatabaseRef>, AppError> {
     let store = &state.inner.store;
-    let mut current = Vec::new();
+    let mut databases = Vec::new();
     let mut page = PageRequest::first(rollgate_store::MAX_PAGE_SIZE);
     loop {
         let result = store_call!(store, s => s.list_project_databases(project, &page).await)?;
-        current.extend(result.items);
+        databases.extend(result.items);
         match result.next_page_token {
             Some(token) => page.page_token = Some(token),
-            None => break,
+            None => return Ok(databases),
         }
     }
+}
+
+/// Adding a database to a project lets the project roll out to it, so
+/// `rg.projects.update` alone is not enough: the caller also needs
+/// `rg.databases.update` workspace-wide, or in a project that already holds
+/// the database (moving it between its own projects). Otherwise a project
+/// owner could pull any database, another team's production included, into
+/// its project.
+async fn require_can_add_database(
+    state: &AppState,
+    principal: &Principal,
+    db: &DatabaseRef,
+    index: usize,
+) -> Result<(), AppError> {
+    if has_permission(&principal.roles, Permission::DatabasesUpdate) {
+        return Ok(());
+    }
+    for project in principal
+        .bound_projects_granting(state, Permission::DatabasesUpdate)
+        .await?
+    {
+        if project_databases(state, &project).await?.contains(db) {
+            return Ok(());
+        }
+    }
+    let field = format!("databases[{index}]");
+    Err(AppError::new(
+        StatusCode::FORBIDDEN,
+        "PERMISSION_DENIED",
+        format!(
+            "`{}` cannot add `{db}` (`{field}`): that needs `rg.databases.update` workspace-wide or in a project that already holds the database; ask a workspace DBA to add it",
+            principal.name
+        ),
+    )
+    .with_details(json!({ "permission": Permission::DatabasesUpdate.as_str(), "field": field })))
+}
+
+async fn replace_project_databases(
+    state: &AppState,
+    project: &str,
+    current: &[DatabaseRef],
+    wanted: &[DatabaseRef],
+) -> Result<(), AppError> {
+    let store = &state.inner.store;
     for db in current.iter().filter(|db| !wanted.contains(db)) {
         store_call!(store, s => s.remove_project_database(project, db).await)?;
     }

@@ -761,3 +761,50 @@ async fn audit_entries_record_the_client_address_and_every_outcome() {
     assert_eq!(listed["auditLogs"][0]["address"], "192.0.2.7");
     assert!(!listed.to_string().contains("topsecret"));
 }
+
+/// A project owner cannot pull a database it does not manage into its
+/// project (and so roll out to it); it can drop its own, and move one
+/// between projects it owns.
+#[tokio::test]
+async fn adding_a_database_to_a_project_needs_rights_on_the_database() {
+    let world = World::new().await;
+    let owner = world.principal("owner@example.com", &[]).await;
+    world
+        .bind("shop", Role::ProjectOwner, "user:owner@example.com")
+        .await;
+    let t = Some(owner.as_str());
+    let add_spare = r#"{"title":"Grabbed","databases":["instances/pg/databases/app","instances/pg/databases/spare"]}"#;
+    let (status, body) = world
+        .call("PATCH", "/api/v1/projects/shop", t, Some(add_spare))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["details"]["permission"], "rg.databases.update");
+    assert_eq!(body["details"]["field"], "databases[1]");
+    // Nothing changed, not even a title sent along.
+    let (_, shop) = world.call("GET", "/api/v1/projects/shop", t, None).await;
+    assert_eq!(shop["databases"], json!(["instances/pg/databases/app"]));
+    assert_eq!(shop["title"], "shop");
+    // Owning the project that holds it is enough.
+    world
+        .store
+        .add_project_database("other", &rollgate_store::DatabaseRef::new("pg", "spare"))
+        .await
+        .unwrap();
+    world
+        .bind("other", Role::ProjectOwner, "user:owner@example.com")
+        .await;
+    let (status, body) = world
+        .call("PATCH", "/api/v1/projects/shop", t, Some(add_spare))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = world
+        .call(
+            "PATCH",
+            "/api/v1/projects/shop",
+            t,
+            Some(r#"{"title":"Shop","databases":[]}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["databases"], json!([]));
+}
