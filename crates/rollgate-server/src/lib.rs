@@ -134,6 +134,8 @@ pub fn endpoint_permissions_markdown() -> String {
          - `any project`: with the permission workspace-wide, every project is listed; with it only\n  \
            from project bindings, the projects where the caller holds `rg.projects.get`.\n\n\
          A workspace-wide project role (for example Project Developer in `users.roles`) applies in every project.\n\n\
+         One guard comes on top of the table: `PATCH /api/v1/projects/{id}` adding a database to the project\n\
+         also needs `rg.databases.update` workspace-wide, or in a project that already holds that database.\n\n\
          | Method | Path | Permission | Checked in | Roles that grant it |\n\
          |---|---|---|---|---|\n",
     );
