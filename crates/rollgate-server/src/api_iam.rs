@@ -584,6 +584,7 @@ pub(crate) async fn patch_user(
         };
         let store = &state.inner.store;
         let mut user = store_call!(store, s => s.get_user(&email).await)?;
+        let new_password = request.password.is_some();
         if let Some(password) = request.password {
             user.password_hash = hash(password).await?;
         }
@@ -603,6 +604,10 @@ pub(crate) async fn patch_user(
             user.roles = roles;
         }
         store_call!(store, s => s.update_user(&user).await)?;
+        if new_password {
+            // Whoever knew the old password is logged out.
+            store_call!(store, s => s.delete_principal_sessions(&email).await)?;
+        }
         Ok(Json(UserDto::from(user)).into_response())
     }
     .await;
@@ -860,7 +865,7 @@ pub(crate) async fn delete_service_account(
 }
 
 /// `POST /serviceAccounts/{name}:rotateKey` `{key?}`: replaces the key; the
-/// old one stops logging in at once. Sessions it opened run to their expiry.
+/// old one stops logging in at once and the sessions it opened end.
 pub(crate) async fn post_service_account_method(
     State(state): State<AppState>,
     principal: Principal,
@@ -887,6 +892,7 @@ pub(crate) async fn post_service_account_method(
         let (key_hash, shown) = new_key(body.key.as_deref())?;
         account.key_hash = key_hash;
         store_call!(store, s => s.update_service_account(&account).await)?;
+        store_call!(store, s => s.delete_principal_sessions(&email).await)?;
         let mut dto = ServiceAccountDto::from(account);
         dto.key = shown;
         Ok(Json(dto).into_response())
@@ -903,14 +909,14 @@ pub(crate) async fn post_service_account_method(
     result
 }
 
+/// The body of `:rotateKey` is optional: a request with neither a
+/// `Content-Type` nor a non-zero `Content-Length` has none.
 fn request_has_body(request: &Request) -> bool {
-    request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .is_none_or(|length| length != "0")
-        && request
-            .headers()
-            .contains_key(axum::http::header::CONTENT_TYPE)
+    let headers = request.headers();
+    headers.contains_key(axum::http::header::CONTENT_TYPE)
+        || headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length != "0")
 }
 
 /// The hash to store and the key to show once: a generated `rgs_` key when

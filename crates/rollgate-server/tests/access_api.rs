@@ -434,6 +434,15 @@ async fn service_account_keys_are_shown_once_or_chosen_and_rotate() {
     let key = created["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("rgs_"));
     assert_eq!(login_status(&world, email, &key).await, StatusCode::OK);
+    let session = world.session(email).await;
+    let (status, _) = world
+        .call("GET", "/api/v1/serviceAccounts", Some(&session), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "logged in, lacking the permission"
+    );
     let (_, got) = world
         .call("GET", "/api/v1/serviceAccounts/deploy", t, None)
         .await;
@@ -453,6 +462,11 @@ async fn service_account_keys_are_shown_once_or_chosen_and_rotate() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(login_status(&world, email, &new_key).await, StatusCode::OK);
+    // Sessions opened with the old key ended with it.
+    let (status, _) = world
+        .call("GET", "/api/v1/serviceAccounts", Some(&session), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A caller-chosen key: stored as a hash, never echoed, accepted exactly.
     let chosen = "a-very-long-ci-secret-from-the-vault-0123456789";

@@ -285,7 +285,8 @@ macro_rules! impl_store {
 
         impl $store {
             /// Deletes a user or service account (`delete_sql` binds the
-            /// email as `$1`) and its project IAM bindings, in one transaction.
+            /// email as `$1`), its project IAM bindings and its sessions, in
+            /// one transaction.
             async fn delete_principal(&self, delete_sql: &'static str, kind: &'static str, email: &str) -> Result<(), $crate::StoreError> {
                 use $crate::imp::db_err;
                 let mut tx = self.begin_write().await.map_err(|e| db_err("delete account", e))?;
@@ -297,6 +298,12 @@ macro_rules! impl_store {
                 $crate::imp::expect_found(done.rows_affected(), kind, email)?;
                 sqlx::query("DELETE FROM project_iam_bindings WHERE member = $1")
                     .bind($crate::iam_member(email))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("delete account", e))?;
+                // A new account of the same name must not inherit sessions.
+                sqlx::query("DELETE FROM sessions WHERE principal = $1")
+                    .bind(email)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| db_err("delete account", e))?;
@@ -841,6 +848,15 @@ macro_rules! impl_store {
                     .await
                     .map_err(|e| $crate::imp::db_err("delete session", e))?;
                 Ok(())
+            }
+
+            async fn delete_principal_sessions(&self, principal: &str) -> Result<u64, $crate::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE principal = $1")
+                    .bind(principal)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("delete sessions", e))?;
+                Ok(done.rows_affected())
             }
 
             async fn delete_expired_sessions(&self, now: i64) -> Result<u64, $crate::StoreError> {

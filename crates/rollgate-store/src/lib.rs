@@ -542,7 +542,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Page<User>, StoreError>> + Send;
     /// Replaces password hash and roles.
     fn update_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Also removes the user's project IAM bindings.
+    /// Also removes the user's project IAM bindings and sessions.
     fn delete_user(&self, email: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // Service accounts.
@@ -564,7 +564,7 @@ pub trait Store: Send + Sync {
         &self,
         account: &ServiceAccount,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Also removes the account's project IAM bindings.
+    /// Also removes the account's project IAM bindings and sessions.
     fn delete_service_account(
         &self,
         email: &str,
@@ -586,6 +586,12 @@ pub trait Store: Send + Sync {
         &self,
         token_hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Logs `principal` out everywhere (after a key rotation or password
+    /// change); returns how many sessions ended.
+    fn delete_principal_sessions(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Removes sessions expired at `now`; returns how many.
     fn delete_expired_sessions(
         &self,

@@ -744,7 +744,30 @@ async fn access_conformance<S: Store>(store: S) {
             .unwrap()
             .is_empty()
     );
+    for (hash, principal) in [
+        ("aa", "bob@example.com"),
+        ("bb", "bob@example.com"),
+        ("cc", "eve"),
+    ] {
+        store
+            .create_session(&Session {
+                token_hash: hash.into(),
+                principal: principal.into(),
+                expires_at: 10,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.delete_principal_sessions("eve").await.unwrap(), 1);
+    assert_eq!(store.session_principal("cc", 0).await.unwrap(), None);
+    assert_eq!(
+        store.session_principal("aa", 0).await.unwrap().as_deref(),
+        Some("bob@example.com")
+    );
     store.delete_user("bob@example.com").await.unwrap();
+    // Deleting the user ended its sessions.
+    assert_eq!(store.session_principal("aa", 0).await.unwrap(), None);
+    assert_eq!(store.session_principal("bb", 0).await.unwrap(), None);
     assert!(store.member_project_roles(&bob).await.unwrap().is_empty());
     assert!(
         store
