@@ -331,6 +331,10 @@ const WORKSPACE_MEMBER: &[Permission] = &[
     WorkspacesGetIamPolicy,
 ];
 
+/// Project roles include `rg.projects.list`: held in one project's policy,
+/// it lists the projects where the principal holds `rg.projects.get`; held
+/// workspace-wide, every project (which such a role can get anyway).
+///
 /// Everything inside the project, including granting project roles.
 const PROJECT_OWNER: &[Permission] = &[
     ChangelogsList,
@@ -341,6 +345,7 @@ const PROJECT_OWNER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsUpdate,
     ProjectsDelete,
     ProjectsGetIamPolicy,
@@ -367,6 +372,7 @@ const PROJECT_DEVELOPER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsGetIamPolicy,
     ReleasesCheck,
     ReleasesGet,
@@ -384,6 +390,7 @@ const PROJECT_RELEASER: &[Permission] = &[
     PlansGet,
     PlansList,
     ProjectsGet,
+    ProjectsList,
     ProjectsGetIamPolicy,
     ReleasesGet,
     ReleasesList,

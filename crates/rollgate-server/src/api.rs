@@ -3,6 +3,7 @@
 //! each mutating handler appends an audit entry, whatever its outcome.
 //! Wire types (the `*Dto`s) are separate from the store's domain types.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use axum::Json;
@@ -55,7 +56,7 @@ pub(crate) async fn login(
     if let Some(wait) = limiter.check(&email, addr, now) {
         audit(
             &state,
-            &email,
+            Actor::new(&email, addr),
             "rg.auth.login",
             &email,
             "DENIED: rate limited",
@@ -79,7 +80,7 @@ pub(crate) async fn login(
         limiter.record_failure(&email, addr, now);
         audit(
             &state,
-            &email,
+            Actor::new(&email, addr),
             "rg.auth.login",
             &email,
             "DENIED: bad credentials",
@@ -98,7 +99,14 @@ pub(crate) async fn login(
     };
     let store = &state.inner.store;
     store_call!(store, s => s.create_session(&session).await)?;
-    audit(&state, &email, "rg.auth.login", &email, "OK").await;
+    audit(
+        &state,
+        Actor::new(&email, addr),
+        "rg.auth.login",
+        &email,
+        "OK",
+    )
+    .await;
     Ok(Json(LoginResponse {
         token: secret.expose().to_string(),
         expire_time: rfc3339(expires_at),
@@ -118,13 +126,12 @@ async fn credentials_valid(
             Err(rollgate_store::StoreError::NotFound { .. }) => return Ok(false),
             Err(error) => return Err(error.into()),
         };
-        let Ok(parsed) = token::parse(&password) else {
-            return Ok(false);
-        };
         let Ok(stored) = TokenHash::from_hex(&account.key_hash) else {
             return Ok(false);
         };
-        return Ok(parsed.kind == TokenKind::ServiceAccount && parsed.hash() == stored);
+        // The key is a generated `rgs_` key or one the account's creator
+        // chose (at least 32 characters): either way its SHA-256 is stored.
+        return Ok(TokenHash::of(&password) == stored);
     }
     let user = match store_call!(store, s => s.get_user(email).await) {
         Ok(user) => Some(user),
@@ -133,7 +140,12 @@ async fn credentials_valid(
     };
     // An unknown user costs one hash too, so timing does not tell which
     // emails exist.
-    let phc = user.map_or_else(|| dummy_hash().to_string(), |u| u.password_hash);
+    // A user created without a password (empty hash) cannot log in until
+    // one is set; it costs the same hash as an unknown one.
+    let phc = user
+        .map(|u| u.password_hash)
+        .filter(|phc| !phc.is_empty())
+        .unwrap_or_else(|| dummy_hash().to_string());
     let exists = phc != dummy_hash();
     let valid = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
@@ -158,6 +170,7 @@ pub(crate) struct SetupRequest {
 
 pub(crate) async fn setup(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(request): ApiJson<SetupRequest>,
 ) -> Result<Response, AppError> {
     let email = request.email.trim().to_string();
@@ -196,7 +209,7 @@ pub(crate) async fn setup(
     let created = store_call!(store, s => s.create_user(&user).await);
     audit_outcome(
         &state,
-        "setup",
+        Actor::new("setup", addr),
         "rg.setup",
         &format!("users/{email}"),
         &created,
@@ -247,9 +260,9 @@ pub(crate) fn validate_new_user(email: &str, password: &str) -> Result<(), AppEr
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ListQuery {
     #[serde(default)]
-    page_size: u32,
+    pub(crate) page_size: u32,
     #[serde(default)]
-    page_token: Option<String>,
+    pub(crate) page_token: Option<String>,
 }
 
 impl ListQuery {
@@ -266,11 +279,11 @@ impl ListQuery {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EnvironmentDto {
-    name: String,
-    id: String,
-    title: String,
-    order: i64,
-    policy: serde_json::Value,
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) order: i64,
+    pub(crate) policy: serde_json::Value,
 }
 
 impl From<Environment> for EnvironmentDto {
@@ -327,37 +340,118 @@ pub(crate) async fn create_environment(
     principal: Principal,
     ApiJson(request): ApiJson<CreateEnvironmentRequest>,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::EnvironmentsCreate)?;
-    validate_id("id", &request.id)?;
-    let policy = request
-        .policy
-        .unwrap_or_else(|| json!({ "rollout": "automatic" }));
-    if !policy.is_object() {
-        return Err(AppError::invalid_argument("`policy` must be a JSON object"));
+    let resource = format!("environments/{}", request.id);
+    let result = async {
+        principal.require(Permission::EnvironmentsCreate)?;
+        validate_id("id", &request.id)?;
+        let policy = validate_policy(
+            request
+                .policy
+                .unwrap_or_else(|| json!({ "rollout": "automatic" })),
+        )?;
+        let store = &state.inner.store;
+        let order = match request.order {
+            Some(order) => order,
+            None => next_environment_order(&state).await?,
+        };
+        let env = Environment {
+            title: request.title.unwrap_or_else(|| request.id.clone()),
+            id: request.id,
+            order,
+            policy_json: policy.to_string(),
+        };
+        store_call!(store, s => s.create_environment(&env).await)?;
+        Ok((StatusCode::CREATED, Json(EnvironmentDto::from(env))).into_response())
     }
-    let store = &state.inner.store;
-    let order = match request.order {
-        Some(order) => order,
-        None => next_environment_order(&state).await?,
-    };
-    let env = Environment {
-        title: request.title.unwrap_or_else(|| request.id.clone()),
-        id: request.id,
-        order,
-        policy_json: policy.to_string(),
-    };
-    let created = store_call!(store, s => s.create_environment(&env).await);
-    let resource = format!("environments/{}", env.id);
-    audit_outcome(
+    .await;
+    audit_result(
         &state,
-        &principal.name,
+        &principal,
         "rg.environments.create",
         &resource,
-        &created,
+        &result,
     )
     .await;
-    created?;
-    Ok((StatusCode::CREATED, Json(EnvironmentDto::from(env))).into_response())
+    result
+}
+
+/// An environment's rollout policy: `{"rollout":"automatic"}` or
+/// `{"rollout":"manual","roles":["roles/projectReleaser", …]}` (roles that may
+/// run its tasks besides holders of `rg.taskRuns.create`). Returns it with
+/// role names in their `roles/…` form.
+pub(crate) fn validate_policy(policy: serde_json::Value) -> Result<serde_json::Value, AppError> {
+    let invalid = |field: &str, message: String| {
+        AppError::invalid_argument(format!("`{field}` {message}"))
+            .with_details(json!({ "field": field }))
+    };
+    let Some(object) = policy.as_object() else {
+        return Err(invalid(
+            "policy",
+            "must be a JSON object like {\"rollout\":\"automatic\"}".into(),
+        ));
+    };
+    if let Some(key) = object.keys().find(|k| *k != "rollout" && *k != "roles") {
+        return Err(invalid(
+            &format!("policy.{key}"),
+            "is not a policy setting; use `rollout` and `roles`".into(),
+        ));
+    }
+    match object.get("rollout").and_then(|v| v.as_str()) {
+        Some("automatic") => {
+            if object.contains_key("roles") {
+                return Err(invalid(
+                    "policy.roles",
+                    "applies only to a manual rollout; remove it or set `rollout` to `manual`"
+                        .into(),
+                ));
+            }
+            Ok(json!({ "rollout": "automatic" }))
+        }
+        Some("manual") => {
+            let roles = match object.get("roles") {
+                None => Vec::new(),
+                Some(serde_json::Value::Array(items)) => {
+                    let mut roles = Vec::new();
+                    for (i, item) in items.iter().enumerate() {
+                        let role = item
+                            .as_str()
+                            .and_then(|name| name.parse::<Role>().ok())
+                            .ok_or_else(|| {
+                                invalid(
+                                    &format!("policy.roles[{i}]"),
+                                    format!("must be a role name, one of {}", role_names()),
+                                )
+                            })?;
+                        let name = format!("roles/{}", role.id());
+                        if !roles.contains(&name) {
+                            roles.push(name);
+                        }
+                    }
+                    roles
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "policy.roles",
+                        "must be a list of role names".into(),
+                    ));
+                }
+            };
+            Ok(json!({ "rollout": "manual", "roles": roles }))
+        }
+        _ => Err(invalid(
+            "policy.rollout",
+            "must be `automatic` or `manual`".into(),
+        )),
+    }
+}
+
+/// `roles/workspaceAdmin, …`, for error messages.
+pub(crate) fn role_names() -> String {
+    Role::ALL
+        .iter()
+        .map(|role| format!("roles/{}", role.id()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One past the highest order, so environments created without one go last.
@@ -379,18 +473,34 @@ async fn next_environment_order(state: &AppState) -> Result<i64, AppError> {
 
 #[derive(Serialize)]
 pub(crate) struct ProjectDto {
-    name: String,
-    id: String,
-    title: String,
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) title: String,
+    /// `instances/{i}/databases/{d}`, ordered.
+    pub(crate) databases: Vec<String>,
 }
 
-impl From<Project> for ProjectDto {
-    fn from(project: Project) -> ProjectDto {
-        ProjectDto {
+impl ProjectDto {
+    /// The project with its databases.
+    pub(crate) async fn load(state: &AppState, project: Project) -> Result<ProjectDto, AppError> {
+        let store = &state.inner.store;
+        let mut databases = Vec::new();
+        let mut page = PageRequest::first(rollgate_store::MAX_PAGE_SIZE);
+        loop {
+            let result =
+                store_call!(store, s => s.list_project_databases(&project.id, &page).await)?;
+            databases.extend(result.items.iter().map(ToString::to_string));
+            match result.next_page_token {
+                Some(token) => page.page_token = Some(token),
+                None => break,
+            }
+        }
+        Ok(ProjectDto {
             name: format!("projects/{}", project.id),
             id: project.id,
             title: project.title,
-        }
+            databases,
+        })
     }
 }
 
@@ -402,29 +512,75 @@ pub(crate) struct CreateProjectRequest {
     title: Option<String>,
 }
 
+/// With `rg.projects.list` from a workspace-wide role: every project. With
+/// it only from project bindings: the projects where the principal holds
+/// `rg.projects.get`, so nobody sees a project it has no role in.
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    principal.require(Permission::ProjectsList)?;
     let store = &state.inner.store;
-    let page = store_call!(store, s => s.list_projects(&query.page()).await)?;
-    let items: Vec<ProjectDto> = page.items.into_iter().map(Into::into).collect();
+    let page = query.page();
+    let (projects, next_page_token) = if principal.require(Permission::ProjectsList).is_ok() {
+        let result = store_call!(store, s => s.list_projects(&page).await)?;
+        (result.items, result.next_page_token)
+    } else {
+        let listable = principal
+            .bound_projects_granting(&state, Permission::ProjectsList)
+            .await?;
+        if listable.is_empty() {
+            return Err(principal.denied(Permission::ProjectsList, None));
+        }
+        let visible = principal
+            .bound_projects_granting(&state, Permission::ProjectsGet)
+            .await?;
+        let after = page.page_token.clone();
+        let limit = match page.page_size {
+            0 => rollgate_store::DEFAULT_PAGE_SIZE,
+            n => n.min(rollgate_store::MAX_PAGE_SIZE),
+        } as usize;
+        let mut ids: Vec<String> = visible
+            .into_iter()
+            .filter(|id| after.as_ref().is_none_or(|after| id > after))
+            .collect();
+        let next = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().cloned()
+        } else {
+            None
+        };
+        let mut projects = Vec::with_capacity(ids.len());
+        for id in ids {
+            match store_call!(store, s => s.get_project(&id).await) {
+                Ok(project) => projects.push(project),
+                // Deleted between the two reads.
+                Err(rollgate_store::StoreError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        (projects, next)
+    };
+    let mut items = Vec::with_capacity(projects.len());
+    for project in projects {
+        items.push(ProjectDto::load(&state, project).await?);
+    }
     Ok(Json(
-        json!({ "projects": items, "nextPageToken": page.next_page_token }),
+        json!({ "projects": items, "nextPageToken": next_page_token }),
     ))
 }
 
 pub(crate) async fn get_project(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
 ) -> Result<Json<ProjectDto>, AppError> {
-    principal.require(Permission::ProjectsGet)?;
+    principal
+        .require_in_project(state, Permission::ProjectsGet, id)
+        .await?;
     let store = &state.inner.store;
-    let project = store_call!(store, s => s.get_project(&id).await)?;
-    Ok(Json(project.into()))
+    let project = store_call!(store, s => s.get_project(id).await)?;
+    Ok(Json(ProjectDto::load(state, project).await?))
 }
 
 pub(crate) async fn create_project(
@@ -432,25 +588,25 @@ pub(crate) async fn create_project(
     principal: Principal,
     ApiJson(request): ApiJson<CreateProjectRequest>,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::ProjectsCreate)?;
-    validate_id("id", &request.id)?;
-    let project = Project {
-        title: request.title.unwrap_or_else(|| request.id.clone()),
-        id: request.id,
-    };
-    let store = &state.inner.store;
-    let created = store_call!(store, s => s.create_project(&project).await);
-    let resource = format!("projects/{}", project.id);
-    audit_outcome(
-        &state,
-        &principal.name,
-        "rg.projects.create",
-        &resource,
-        &created,
-    )
+    let resource = format!("projects/{}", request.id);
+    let result = async {
+        principal.require(Permission::ProjectsCreate)?;
+        validate_id("id", &request.id)?;
+        let project = Project {
+            title: request.title.unwrap_or_else(|| request.id.clone()),
+            id: request.id,
+        };
+        let store = &state.inner.store;
+        store_call!(store, s => s.create_project(&project).await)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(ProjectDto::load(&state, project).await?),
+        )
+            .into_response())
+    }
     .await;
-    created?;
-    Ok((StatusCode::CREATED, Json(ProjectDto::from(project))).into_response())
+    audit_result(&state, &principal, "rg.projects.create", &resource, &result).await;
+    result
 }
 
 // ---- Audit log ----
@@ -463,6 +619,8 @@ pub(crate) struct AuditEntryDto {
     resource: String,
     outcome: String,
     time: String,
+    /// The client's address, when known.
+    address: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEntryDto {
@@ -474,6 +632,7 @@ impl From<AuditEntry> for AuditEntryDto {
             resource: entry.resource,
             outcome: entry.outcome,
             time: rfc3339(entry.at),
+            address: entry.address,
         }
     }
 }
@@ -514,7 +673,7 @@ pub(crate) fn validate_id(field: &str, id: &str) -> Result<(), AppError> {
 
 pub(crate) async fn audit_outcome<T>(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor>,
     action: &str,
     resource: &str,
     result: &Result<T, rollgate_store::StoreError>,
@@ -526,21 +685,69 @@ pub(crate) async fn audit_outcome<T>(
     audit(state, actor, action, resource, &outcome).await;
 }
 
+/// Appends the outcome of a handler's whole result to the audit log:
+/// `OK`, `DENIED: PERMISSION_DENIED` or `ERROR: <code>`. Handlers that wrap
+/// their permission check, validation and store calls in one result record
+/// every outcome this way.
+///
+/// Not an `async fn`: the outcome is read before the returned future, so the
+/// future does not hold `result` (a `Response` is not `Sync`).
+pub(crate) fn audit_result<'a, T>(
+    state: &'a AppState,
+    actor: impl Into<Actor>,
+    action: &'a str,
+    resource: &'a str,
+    result: &Result<T, AppError>,
+) -> impl std::future::Future<Output = ()> + Send + 'a {
+    let outcome = match result {
+        Ok(_) => "OK".to_string(),
+        Err(error) if error.status == StatusCode::FORBIDDEN => format!("DENIED: {}", error.code),
+        Err(error) => format!("ERROR: {}", error.code),
+    };
+    let actor = actor.into();
+    async move { audit(state, actor, action, resource, &outcome).await }
+}
+
+/// Who did something, and from which address: the "who" and "from where" of
+/// an audit entry.
+#[derive(Debug, Clone)]
+pub(crate) struct Actor {
+    pub(crate) name: String,
+    pub(crate) address: Option<IpAddr>,
+}
+
+impl Actor {
+    pub(crate) fn new(name: &str, address: Option<IpAddr>) -> Actor {
+        Actor {
+            name: name.to_string(),
+            address,
+        }
+    }
+}
+
+impl From<&Principal> for Actor {
+    fn from(principal: &Principal) -> Actor {
+        Actor::new(&principal.name, principal.address)
+    }
+}
+
 /// Appends an audit entry. A failed append is logged, not returned: the
 /// call it records has already happened.
 pub(crate) async fn audit(
     state: &AppState,
-    actor: &str,
+    actor: impl Into<Actor>,
     action: &str,
     resource: &str,
     outcome: &str,
 ) {
+    let actor = actor.into();
     let entry = NewAuditEntry {
-        actor: actor.to_string(),
+        actor: actor.name,
         action: action.to_string(),
         resource: resource.to_string(),
         outcome: outcome.to_string(),
         at: now_unix(),
+        address: actor.address.map(|a| a.to_string()),
     };
     let store = &state.inner.store;
     if let Err(error) = store_call!(store, s => s.append_audit(&entry).await) {

@@ -42,7 +42,7 @@ pub(crate) async fn get_changelog(
     Path((project, database)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ChangelogQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::ChangelogsList)?;
+    principal.require_in_project(&state, Permission::ChangelogsList, &project).await?;
     let store = state.store();
     store_call!(store, s => s.get_project(&project).await)?;
     let targets: Vec<DatabaseRef> = project_databases(&state, &project)

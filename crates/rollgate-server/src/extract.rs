@@ -9,8 +9,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{Permission, Role, has_permission};
-use rollgate_store::SERVICE_ACCOUNT_DOMAIN;
+use rollgate_auth::{Permission, Role, RoleScope, has_permission};
+use rollgate_store::{SERVICE_ACCOUNT_DOMAIN, iam_member};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -111,33 +111,121 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// Who is calling: a user or service account with a valid session token
-/// (`Authorization: Bearer rgt_…`), and the roles it holds.
+/// (`Authorization: Bearer rgt_…`), the roles it holds workspace-wide, and
+/// where the request came from (for the audit log).
 ///
-/// Roles are granted workspace-wide for now: the store keeps one role list per
-/// principal, so a project role applies in every project until project IAM
-/// policies exist.
+/// Workspace-wide roles (`users.roles`, `serviceAccounts.roles`) apply in
+/// every project, project roles included; a project's IAM bindings add roles
+/// in that project only ([`Principal::require_in_project`]).
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub name: String,
     pub roles: Vec<Role>,
+    /// The peer address, when the server runs with connect info.
+    pub address: Option<IpAddr>,
 }
 
 impl Principal {
-    /// 403 unless one of the principal's roles grants `permission`.
+    /// 403 unless one of the principal's workspace-wide roles grants
+    /// `permission`. For endpoints outside projects.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
         if has_permission(&self.roles, permission) {
             return Ok(());
         }
-        Err(AppError::new(
+        Err(self.denied(permission, None))
+    }
+
+    /// 403 unless the principal's workspace-wide roles, or its bindings in
+    /// `project`'s IAM policy, grant `permission`. Every endpoint under
+    /// `/projects/{project}` checks with this. An absent project has no
+    /// bindings, so the answer does not reveal whether it exists.
+    pub async fn require_in_project(
+        &self,
+        state: &AppState,
+        permission: Permission,
+        project: &str,
+    ) -> Result<(), AppError> {
+        if has_permission(&self.roles, permission) {
+            return Ok(());
+        }
+        let bound = self.project_roles(state, project).await?;
+        if has_permission(&bound, permission) {
+            return Ok(());
+        }
+        Err(self.denied(permission, Some(project)))
+    }
+
+    /// The roles the principal's bindings give it in `project` (not its
+    /// workspace-wide roles). Only project roles count: a workspace role in a
+    /// project policy grants nothing.
+    pub async fn project_roles(
+        &self,
+        state: &AppState,
+        project: &str,
+    ) -> Result<Vec<Role>, AppError> {
+        let store = &state.inner.store;
+        let member = iam_member(&self.name);
+        let ids = store_call!(store, s => s.project_roles(project, &member).await)?;
+        Ok(project_scoped(&ids))
+    }
+
+    /// Every project where the principal's bindings grant `permission`,
+    /// ordered (workspace-wide roles not considered).
+    pub async fn bound_projects_granting(
+        &self,
+        state: &AppState,
+        permission: Permission,
+    ) -> Result<Vec<String>, AppError> {
+        let store = &state.inner.store;
+        let member = iam_member(&self.name);
+        let pairs = store_call!(store, s => s.member_project_roles(&member).await)?;
+        let mut projects: Vec<String> = Vec::new();
+        for (project, role) in pairs {
+            if projects.last() == Some(&project) {
+                continue;
+            }
+            if has_permission(&project_scoped(std::slice::from_ref(&role)), permission) {
+                projects.push(project);
+            }
+        }
+        Ok(projects)
+    }
+
+    pub(crate) fn denied(&self, permission: Permission, project: Option<&str>) -> AppError {
+        let (where_, details) = match project {
+            Some(project) => (
+                format!(" in `projects/{project}`"),
+                json!({ "permission": permission.as_str(), "resource": format!("projects/{project}") }),
+            ),
+            None => (String::new(), json!({ "permission": permission.as_str() })),
+        };
+        AppError::new(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
             format!(
-                "`{}` lacks the permission `{permission}`; ask a workspace admin for a role that grants it",
+                "`{}` lacks the permission `{permission}`{where_}; ask a workspace admin or the project's owner for a role that grants it",
                 self.name
             ),
         )
-        .with_details(json!({ "permission": permission.as_str() })))
+        .with_details(details)
     }
+}
+
+/// Known project-scoped roles among role names; others are ignored (logged).
+fn project_scoped(ids: &[String]) -> Vec<Role> {
+    ids.iter()
+        .filter_map(|id| match Role::from_str(id) {
+            Ok(role) if role.scope() == RoleScope::Project => Some(role),
+            Ok(role) => {
+                tracing::warn!(%role, "ignoring a workspace role in a project IAM binding");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "ignoring an unknown role in a project IAM binding");
+                None
+            }
+        })
+        .collect()
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -195,6 +283,14 @@ impl FromRequestParts<AppState> for Principal {
                 }
             })
             .collect();
-        Ok(Principal { name, roles })
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(Principal {
+            name,
+            roles,
+            address,
+        })
     }
 }

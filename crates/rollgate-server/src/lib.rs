@@ -15,6 +15,11 @@
 //! period and releases what is unfinished. HTTP handlers never write to
 //! target databases: `rollouts` only queues task runs, and `changelog`
 //! only reads a target's history table.
+//!
+//! Access control: every `/api/v1` endpoint checks one permission
+//! ([`ENDPOINT_PERMISSIONS`]); [`Principal::require`] for workspace
+//! resources, [`Principal::require_in_project`] for everything under a
+//! project (workspace-wide roles plus the project's IAM bindings).
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +40,8 @@ use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
 use tower_http::trace::TraceLayer;
 
 mod api;
+mod api_iam;
+mod api_instances;
 mod changelog;
 mod error;
 mod extract;
@@ -58,21 +65,49 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// Every `/api/v1` resource endpoint and the one permission it checks: the
 /// source of the endpoint → permission table in the docs and of the access
 /// test matrix.
+///
+/// Endpoints under `/api/v1/projects/{id}` check their permission in that
+/// project (workspace-wide roles plus the project's IAM bindings);
+/// `GET /api/v1/projects` lists only the projects the caller can get unless a
+/// workspace-wide role grants `rg.projects.list`. All others check
+/// workspace-wide roles.
+#[rustfmt::skip]
 pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/environments", Permission::EnvironmentsList),
-    (
-        "GET",
-        "/api/v1/environments/{id}",
-        Permission::EnvironmentsGet,
-    ),
-    (
-        "POST",
-        "/api/v1/environments",
-        Permission::EnvironmentsCreate,
-    ),
+    ("GET", "/api/v1/environments/{id}", Permission::EnvironmentsGet),
+    ("POST", "/api/v1/environments", Permission::EnvironmentsCreate),
+    ("PATCH", "/api/v1/environments/{id}", Permission::EnvironmentsUpdate),
+    ("DELETE", "/api/v1/environments/{id}", Permission::EnvironmentsDelete),
+    ("GET", "/api/v1/instances", Permission::InstancesList),
+    ("GET", "/api/v1/instances/{id}", Permission::InstancesGet),
+    ("POST", "/api/v1/instances", Permission::InstancesCreate),
+    ("PATCH", "/api/v1/instances/{id}", Permission::InstancesUpdate),
+    ("DELETE", "/api/v1/instances/{id}", Permission::InstancesDelete),
+    ("POST", "/api/v1/instances/{id}:matchUrl", Permission::InstancesUpdate),
+    ("GET", "/api/v1/databases", Permission::DatabasesList),
+    ("GET", "/api/v1/instances/{instance}/databases", Permission::DatabasesList),
+    ("POST", "/api/v1/instances/{instance}/databases", Permission::DatabasesCreate),
+    ("GET", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesGet),
+    ("PATCH", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesUpdate),
+    ("DELETE", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesDelete),
     ("GET", "/api/v1/projects", Permission::ProjectsList),
     ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
     ("POST", "/api/v1/projects", Permission::ProjectsCreate),
+    ("PATCH", "/api/v1/projects/{id}", Permission::ProjectsUpdate),
+    ("DELETE", "/api/v1/projects/{id}", Permission::ProjectsDelete),
+    ("GET", "/api/v1/projects/{id}:getIamPolicy", Permission::ProjectsGetIamPolicy),
+    ("POST", "/api/v1/projects/{id}:setIamPolicy", Permission::ProjectsSetIamPolicy),
+    ("GET", "/api/v1/users", Permission::UsersList),
+    ("GET", "/api/v1/users/{email}", Permission::UsersGet),
+    ("POST", "/api/v1/users", Permission::UsersCreate),
+    ("PATCH", "/api/v1/users/{email}", Permission::UsersUpdate),
+    ("DELETE", "/api/v1/users/{email}", Permission::UsersDelete),
+    ("GET", "/api/v1/serviceAccounts", Permission::ServiceAccountsList),
+    ("GET", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsGet),
+    ("POST", "/api/v1/serviceAccounts", Permission::ServiceAccountsCreate),
+    ("PATCH", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsUpdate),
+    ("DELETE", "/api/v1/serviceAccounts/{name}", Permission::ServiceAccountsDelete),
+    ("POST", "/api/v1/serviceAccounts/{name}:rotateKey", Permission::ServiceAccountsUpdate),
     ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
     (
         "GET",
@@ -150,6 +185,55 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
         Permission::ChangelogsList,
     ),
 ];
+
+/// Where an endpoint of [`ENDPOINT_PERMISSIONS`] checks its permission, told
+/// by its path: `project` under `/api/v1/projects/{id}`, `any project` for
+/// the project list, `workspace` otherwise.
+pub fn endpoint_scope(path: &str) -> &'static str {
+    if path.starts_with("/api/v1/projects/{") {
+        "project"
+    } else if path == "/api/v1/projects" {
+        "any project"
+    } else {
+        "workspace"
+    }
+}
+
+/// The markdown page `docs/api-permissions.md`: one row per endpoint of
+/// [`ENDPOINT_PERMISSIONS`] with its permission, where it is checked and the
+/// built-in roles that grant it.
+pub fn endpoint_permissions_markdown() -> String {
+    use std::fmt::Write as _;
+    let mut page = String::from(
+        "# API endpoints and the permission each checks\n\n\
+         Generated from `ENDPOINT_PERMISSIONS` in `crates/rollgate-server/src/lib.rs`; do not edit.\n\
+         Regenerate with `UPDATE_DOCS=1 cargo test -p rollgate-server --test docs`.\n\n\
+         Every `/api/v1` endpoint checks exactly one permission. *Checked in*:\n\n\
+         - `workspace`: the caller's workspace-wide roles (`users.roles`, `serviceAccounts.roles`);\n\
+         - `project`: those, plus the roles the project's IAM policy binds to the caller in that project;\n\
+         - `any project`: with the permission workspace-wide, every project is listed; with it only\n  \
+           from project bindings, the projects where the caller holds `rg.projects.get`.\n\n\
+         A workspace-wide project role (for example Project Developer in `users.roles`) applies in every project.\n\n\
+         One guard comes on top of the table: `PATCH /api/v1/projects/{id}` adding a database to the project\n\
+         also needs `rg.databases.update` workspace-wide, or in a project that already holds that database.\n\n\
+         | Method | Path | Permission | Checked in | Roles that grant it |\n\
+         |---|---|---|---|---|\n",
+    );
+    for (method, path, permission) in ENDPOINT_PERMISSIONS {
+        let roles: Vec<&str> = rollgate_auth::Role::ALL
+            .iter()
+            .filter(|role| rollgate_auth::has_permission(&[**role], *permission))
+            .map(|role| role.title())
+            .collect();
+        let _ = writeln!(
+            page,
+            "| {method} | `{path}` | `{permission}` | {} | {} |",
+            endpoint_scope(path),
+            roles.join(", ")
+        );
+    }
+    page
+}
 
 /// How `rollgate server` runs.
 #[derive(Clone)]
@@ -305,12 +389,66 @@ pub fn app(state: AppState) -> Router {
             "/environments",
             get(api::list_environments).post(api::create_environment),
         )
-        .route("/environments/{id}", get(api::get_environment))
+        .route(
+            "/environments/{id}",
+            get(api::get_environment)
+                .patch(api_iam::patch_environment)
+                .delete(api_iam::delete_environment),
+        )
+        .route(
+            "/instances",
+            get(api_instances::list_instances).post(api_instances::create_instance),
+        )
+        .route(
+            "/instances/{id}",
+            get(api_instances::get_instance)
+                .patch(api_instances::patch_instance)
+                .delete(api_instances::delete_instance)
+                .post(api_instances::post_instance_method),
+        )
+        .route("/databases", get(api_instances::list_all_databases))
+        .route(
+            "/instances/{instance}/databases",
+            get(api_instances::list_instance_databases).post(api_instances::create_database),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}",
+            get(api_instances::get_database)
+                .patch(api_instances::patch_database)
+                .delete(api_instances::delete_database),
+        )
         .route(
             "/projects",
             get(api::list_projects).post(api::create_project),
         )
-        .route("/projects/{id}", get(api::get_project))
+        .route(
+            "/projects/{id}",
+            get(api_iam::get_project_or_policy)
+                .patch(api_iam::patch_project)
+                .delete(api_iam::delete_project)
+                .post(api_iam::post_project_method),
+        )
+        .route(
+            "/users",
+            get(api_iam::list_users).post(api_iam::create_user),
+        )
+        .route(
+            "/users/{email}",
+            get(api_iam::get_user)
+                .patch(api_iam::patch_user)
+                .delete(api_iam::delete_user),
+        )
+        .route(
+            "/serviceAccounts",
+            get(api_iam::list_service_accounts).post(api_iam::create_service_account),
+        )
+        .route(
+            "/serviceAccounts/{name}",
+            get(api_iam::get_service_account)
+                .patch(api_iam::patch_service_account)
+                .delete(api_iam::delete_service_account)
+                .post(api_iam::post_service_account_method),
+        )
         .route("/auditLogs", get(api::list_audit_logs))
         .route(
             "/projects/{project}/releases",

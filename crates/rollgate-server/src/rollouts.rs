@@ -133,7 +133,7 @@ pub(crate) async fn create_release(
     Path(project): Path<String>,
     body: RawBody,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::ReleasesCreate)?;
+    principal.require_in_project(&state, Permission::ReleasesCreate, &project).await?;
     let request: CreateReleaseRequest = body.parse("files, vcs")?;
     let resource = format!("projects/{project}/releases");
     let result = create_release_inner(&state, &project, request).await;
@@ -143,7 +143,7 @@ pub(crate) async fn create_release(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.releases.create",
         &resource,
         &outcome,
@@ -387,7 +387,7 @@ pub(crate) async fn list_releases(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::ReleasesList)?;
+    principal.require_in_project(&state, Permission::ReleasesList, &project).await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_releases(&project, &query.page()).await)?;
     let items: Vec<Value> = page.items.iter().map(release_dto).collect();
@@ -401,7 +401,7 @@ pub(crate) async fn get_release(
     principal: Principal,
     Path((project, release)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::ReleasesGet)?;
+    principal.require_in_project(&state, Permission::ReleasesGet, &project).await?;
     let store = state.store();
     let release = store_call!(store, s => s.get_release(&project, &release).await)?;
     Ok(Json(release_dto(&release)))
@@ -422,7 +422,7 @@ pub(crate) async fn create_plan(
     Path(project): Path<String>,
     body: RawBody,
 ) -> Result<Response, AppError> {
-    principal.require(Permission::PlansCreate)?;
+    principal.require_in_project(&state, Permission::PlansCreate, &project).await?;
     let request: CreatePlanRequest = body.parse("release, targets")?;
     let result = create_plan_inner(&state, &principal, &project, request).await;
     let (resource, outcome) = match &result {
@@ -434,7 +434,7 @@ pub(crate) async fn create_plan(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.plans.create",
         &resource,
         &outcome,
@@ -579,7 +579,7 @@ pub(crate) async fn list_plans(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::PlansList)?;
+    principal.require_in_project(&state, Permission::PlansList, &project).await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_plans(&project, &query.page()).await)?;
     let items: Vec<Value> = page.items.iter().map(plan_dto).collect();
@@ -593,7 +593,7 @@ pub(crate) async fn get_plan(
     principal: Principal,
     Path((project, plan)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::PlansGet)?;
+    principal.require_in_project(&state, Permission::PlansGet, &project).await?;
     let id = parse_id("plan", &plan)?;
     let store = state.store();
     let plan = store_call!(store, s => s.get_plan(&project, id).await)?;
@@ -608,7 +608,7 @@ pub(crate) async fn create_rollout(
     principal: Principal,
     Path((project, plan)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::RolloutsCreate)?;
+    principal.require_in_project(&state, Permission::RolloutsCreate, &project).await?;
     let result = create_rollout_inner(&state, &project, &plan).await;
     let (resource, outcome) = match &result {
         Ok(rollout) => (rollout_name(rollout), "OK".to_string()),
@@ -619,7 +619,7 @@ pub(crate) async fn create_rollout(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.rollouts.create",
         &resource,
         &outcome,
@@ -842,7 +842,7 @@ pub(crate) async fn list_rollouts(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::RolloutsList)?;
+    principal.require_in_project(&state, Permission::RolloutsList, &project).await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_rollouts(&project, &query.page()).await)?;
     let mut items = Vec::with_capacity(page.items.len());
@@ -859,7 +859,7 @@ pub(crate) async fn get_rollout(
     principal: Principal,
     Path((project, rollout)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::RolloutsGet)?;
+    principal.require_in_project(&state, Permission::RolloutsGet, &project).await?;
     let rollout = load_rollout(&state, &project, &rollout).await?;
     Ok(Json(rollout_dto(&rollout)))
 }
@@ -963,7 +963,7 @@ pub(crate) async fn run_tasks(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::TaskRunsCreate)?;
+    principal.require_in_project(&state, Permission::TaskRunsCreate, &project).await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -976,7 +976,7 @@ pub(crate) async fn run_tasks(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.taskRuns.create",
         &resource,
         &outcome,
@@ -1062,7 +1062,7 @@ async fn run_tasks_inner(
         let recorded = store_call!(store, s => s.record_rollout_override(&entry).await);
         audit_outcome(
             state,
-            &principal.name,
+            principal,
             "rg.rollouts.overrideStageOrder",
             &format!("{}/stages/{stage_id}", rollout_name(&rollout)),
             &recorded,
@@ -1099,7 +1099,7 @@ pub(crate) async fn skip_tasks(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::TasksSkip)?;
+    principal.require_in_project(&state, Permission::TasksSkip, &project).await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -1112,7 +1112,7 @@ pub(crate) async fn skip_tasks(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.tasks.skip",
         &resource,
         &outcome,
@@ -1191,7 +1191,7 @@ pub(crate) async fn cancel_task_runs(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::TaskRunsCancel)?;
+    principal.require_in_project(&state, Permission::TaskRunsCancel, &project).await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -1204,7 +1204,7 @@ pub(crate) async fn cancel_task_runs(
     };
     audit(
         &state,
-        &principal.name,
+        &principal,
         "rg.taskRuns.cancel",
         &resource,
         &outcome,
@@ -1288,7 +1288,7 @@ pub(crate) async fn list_task_runs(
     principal: Principal,
     Path((project, rollout, stage, task)): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::TaskRunsList)?;
+    principal.require_in_project(&state, Permission::TaskRunsList, &project).await?;
     let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
     let store = state.store();
     let runs = store_call!(store, s => s.list_task_runs(task_id).await)?;
@@ -1304,7 +1304,7 @@ pub(crate) async fn get_task_run_log(
     principal: Principal,
     Path((project, rollout, stage, task, run)): Path<(String, String, String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require(Permission::TaskRunsList)?;
+    principal.require_in_project(&state, Permission::TaskRunsList, &project).await?;
     let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
     let run_id = parse_id("task run", &run)?;
     let store = state.store();

@@ -98,6 +98,7 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, 
                 id: id.to_string(),
                 engine,
                 url_envelope: key_ring.encrypt(url, &instance_url_aad(id)),
+                environment: environment.to_string(),
             })
             .await
             .unwrap();
@@ -184,6 +185,7 @@ async fn sqlite_harness() -> Harness {
                 &sqlite_url(dir.path(), "outside"),
                 &instance_url_aad("outside"),
             ),
+            environment: "test".into(),
         })
         .await
         .unwrap();
@@ -994,6 +996,7 @@ async fn changelog_reports_an_unreachable_target_as_an_entry() {
                 "sqlite:///nonexistent-dir/rollgate/x.db",
                 &instance_url_aad("gone"),
             ),
+            environment: "test".into(),
         })
         .await
         .unwrap();

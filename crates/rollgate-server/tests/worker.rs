@@ -62,6 +62,7 @@ async fn harness() -> Harness {
                 id: name.into(),
                 engine: "sqlite".into(),
                 url_envelope: key_ring.encrypt(&url, &instance_url_aad(name)),
+                environment: "test".into(),
             })
             .await
             .unwrap();

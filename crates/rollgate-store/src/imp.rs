@@ -202,6 +202,7 @@ macro_rules! impl_store {
                     id: row.try_get("id")?,
                     engine: row.try_get("engine")?,
                     url_envelope: row.try_get("url_envelope")?,
+                    environment: row.try_get("environment")?,
                 })
             }
 
@@ -251,6 +252,7 @@ macro_rules! impl_store {
                     resource: row.try_get("resource")?,
                     outcome: row.try_get("outcome")?,
                     at: row.try_get("at")?,
+                    address: row.try_get("address")?,
                 })
             }
 
@@ -298,6 +300,34 @@ macro_rules! impl_store {
                         statement: row.try_get("statement")?,
                     },
                 ))
+            }
+        }
+
+        impl $store {
+            /// Deletes a user or service account (`delete_sql` binds the
+            /// email as `$1`), its project IAM bindings and its sessions, in
+            /// one transaction.
+            async fn delete_principal(&self, delete_sql: &'static str, kind: &'static str, email: &str) -> Result<(), $crate::StoreError> {
+                use $crate::imp::db_err;
+                let mut tx = self.begin_write().await.map_err(|e| db_err("delete account", e))?;
+                let done = sqlx::query(delete_sql)
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("delete account", e))?;
+                $crate::imp::expect_found(done.rows_affected(), kind, email)?;
+                sqlx::query("DELETE FROM project_iam_bindings WHERE member = $1")
+                    .bind($crate::iam_member(email))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("delete account", e))?;
+                // A new account of the same name must not inherit sessions.
+                sqlx::query("DELETE FROM sessions WHERE principal = $1")
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("delete account", e))?;
+                tx.commit().await.map_err(|e| db_err("delete account", e))
             }
         }
 
@@ -379,10 +409,12 @@ macro_rules! impl_store {
             // ---- instances ----
 
             async fn create_instance(&self, instance: &$crate::Instance) -> Result<(), $crate::StoreError> {
-                sqlx::query("INSERT INTO instances (id, engine, url_envelope) VALUES ($1, $2, $3)")
+                self.get_environment(&instance.environment).await?;
+                sqlx::query("INSERT INTO instances (id, engine, url_envelope, environment) VALUES ($1, $2, $3, $4)")
                     .bind(&instance.id)
                     .bind(&instance.engine)
                     .bind(&instance.url_envelope)
+                    .bind(&instance.environment)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| $crate::imp::write_err("create instance", "instance", &instance.id, e))?;
@@ -390,7 +422,7 @@ macro_rules! impl_store {
             }
 
             async fn get_instance(&self, id: &str) -> Result<$crate::Instance, $crate::StoreError> {
-                let row = sqlx::query("SELECT id, engine, url_envelope FROM instances WHERE id = $1")
+                let row = sqlx::query("SELECT id, engine, url_envelope, COALESCE(environment, '') AS environment FROM instances WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -401,7 +433,7 @@ macro_rules! impl_store {
 
             async fn list_instances(&self, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::Instance>, $crate::StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id, engine, url_envelope FROM instances \
+                    "SELECT id, engine, url_envelope, COALESCE(environment, '') AS environment FROM instances \
                      WHERE CAST($1 AS TEXT) IS NULL OR id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(page.page_token.as_deref())
@@ -415,13 +447,16 @@ macro_rules! impl_store {
             }
 
             async fn update_instance(&self, instance: &$crate::Instance) -> Result<(), $crate::StoreError> {
-                let done = sqlx::query("UPDATE instances SET engine = $2, url_envelope = $3 WHERE id = $1")
+                self.get_instance(&instance.id).await?;
+                self.get_environment(&instance.environment).await?;
+                let done = sqlx::query("UPDATE instances SET engine = $2, url_envelope = $3, environment = $4 WHERE id = $1")
                     .bind(&instance.id)
                     .bind(&instance.engine)
                     .bind(&instance.url_envelope)
+                    .bind(&instance.environment)
                     .execute(&self.pool)
                     .await
-                    .map_err(|e| $crate::imp::db_err("update instance", e))?;
+                    .map_err(|e| $crate::imp::write_err("update instance", "instance", &instance.id, e))?;
                 $crate::imp::expect_found(done.rows_affected(), "instance", &instance.id)
             }
 
@@ -607,6 +642,86 @@ macro_rules! impl_store {
                 Ok($crate::imp::finish_page(page, items, |d| format!("{}/{}", d.instance, d.name)))
             }
 
+            // ---- project IAM ----
+
+            async fn set_project_iam_policy(&self, project: &str, bindings: &[$crate::IamBinding]) -> Result<(), $crate::StoreError> {
+                use $crate::imp::db_err;
+                let rows: std::collections::BTreeSet<(&str, &str)> = bindings
+                    .iter()
+                    .flat_map(|b| b.members.iter().map(move |m| (b.role.as_str(), m.as_str())))
+                    .collect();
+                let mut tx = self.begin_write().await.map_err(|e| db_err("set project IAM policy", e))?;
+                sqlx::query("SELECT 1 FROM projects WHERE id = $1")
+                    .bind(project)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("set project IAM policy", e))?
+                    .ok_or_else(|| $crate::imp::not_found("project", project))?;
+                sqlx::query("DELETE FROM project_iam_bindings WHERE project = $1")
+                    .bind(project)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("set project IAM policy", e))?;
+                for (role, member) in rows {
+                    sqlx::query("INSERT INTO project_iam_bindings (project, role, member) VALUES ($1, $2, $3)")
+                        .bind(project)
+                        .bind(role)
+                        .bind(member)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("set project IAM policy", e))?;
+                }
+                tx.commit().await.map_err(|e| db_err("set project IAM policy", e))
+            }
+
+            async fn get_project_iam_policy(&self, project: &str) -> Result<Vec<$crate::IamBinding>, $crate::StoreError> {
+                use sqlx::Row as _;
+                use $crate::imp::db_err;
+                self.get_project(project).await?;
+                let rows = sqlx::query("SELECT role, member FROM project_iam_bindings WHERE project = $1 ORDER BY role, member")
+                    .bind(project)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| db_err("get project IAM policy", e))?;
+                let mut bindings: Vec<$crate::IamBinding> = Vec::new();
+                for row in &rows {
+                    let role: String = row.try_get("role").map_err(|e| db_err("get project IAM policy", e))?;
+                    let member: String = row.try_get("member").map_err(|e| db_err("get project IAM policy", e))?;
+                    match bindings.last_mut() {
+                        Some(last) if last.role == role => last.members.push(member),
+                        _ => bindings.push($crate::IamBinding { role, members: vec![member] }),
+                    }
+                }
+                Ok(bindings)
+            }
+
+            async fn project_roles(&self, project: &str, member: &str) -> Result<Vec<String>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query("SELECT role FROM project_iam_bindings WHERE project = $1 AND member = $2 ORDER BY role")
+                    .bind(project)
+                    .bind(member)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("read project roles", e))?;
+                rows.iter()
+                    .map(|row| row.try_get("role"))
+                    .collect::<Result<Vec<String>, sqlx::Error>>()
+                    .map_err(|e| $crate::imp::db_err("read project roles", e))
+            }
+
+            async fn member_project_roles(&self, member: &str) -> Result<Vec<(String, String)>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query("SELECT project, role FROM project_iam_bindings WHERE member = $1 ORDER BY project, role")
+                    .bind(member)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("read project roles", e))?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get("project")?, row.try_get("role")?)))
+                    .collect::<Result<Vec<(String, String)>, sqlx::Error>>()
+                    .map_err(|e| $crate::imp::db_err("read project roles", e))
+            }
+
             // ---- users ----
 
             async fn create_user(&self, user: &$crate::User) -> Result<(), $crate::StoreError> {
@@ -656,12 +771,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_user(&self, email: &str) -> Result<(), $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM users WHERE email = $1")
-                    .bind(email)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| $crate::imp::db_err("delete user", e))?;
-                $crate::imp::expect_found(done.rows_affected(), "user", email)
+                self.delete_principal("DELETE FROM users WHERE email = $1", "user", email).await
             }
 
             // ---- service accounts ----
@@ -721,12 +831,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_service_account(&self, email: &str) -> Result<(), $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM service_accounts WHERE email = $1")
-                    .bind(email)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| $crate::imp::db_err("delete service account", e))?;
-                $crate::imp::expect_found(done.rows_affected(), "service account", email)
+                self.delete_principal("DELETE FROM service_accounts WHERE email = $1", "service account", email).await
             }
 
             // ---- sessions ----
@@ -765,6 +870,15 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn delete_principal_sessions(&self, principal: &str) -> Result<u64, $crate::StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE principal = $1")
+                    .bind(principal)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("delete sessions", e))?;
+                Ok(done.rows_affected())
+            }
+
             async fn delete_expired_sessions(&self, now: i64) -> Result<u64, $crate::StoreError> {
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                     .bind(now)
@@ -778,14 +892,15 @@ macro_rules! impl_store {
 
             async fn append_audit(&self, entry: &$crate::NewAuditEntry) -> Result<$crate::AuditEntry, $crate::StoreError> {
                 let row = sqlx::query(
-                    "INSERT INTO audit_log (actor, action, resource, outcome, at) VALUES ($1, $2, $3, $4, $5) \
-                     RETURNING id, actor, action, resource, outcome, at",
+                    "INSERT INTO audit_log (actor, action, resource, outcome, at, address) VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING id, actor, action, resource, outcome, at, address",
                 )
                 .bind(&entry.actor)
                 .bind(&entry.action)
                 .bind(&entry.resource)
                 .bind(&entry.outcome)
                 .bind(entry.at)
+                .bind(entry.address.as_deref())
                 .fetch_one(&self.pool)
                 .await
                 .map_err(|e| $crate::imp::db_err("append audit entry", e))?;
@@ -795,7 +910,7 @@ macro_rules! impl_store {
             async fn list_audit(&self, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::AuditEntry>, $crate::StoreError> {
                 let after = $crate::imp::audit_token(page)?;
                 let rows = sqlx::query(
-                    "SELECT id, actor, action, resource, outcome, at FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                    "SELECT id, actor, action, resource, outcome, at, address FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
                 )
                 .bind(after)
                 .bind($crate::imp::fetch_limit(page))

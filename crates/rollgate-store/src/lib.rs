@@ -103,6 +103,8 @@ pub struct Instance {
     /// `postgres`, `mysql` or `sqlite`.
     pub engine: String,
     pub url_envelope: String,
+    /// The default environment of the instance's databases (an environment id).
+    pub environment: String,
 }
 
 impl fmt::Debug for Instance {
@@ -111,6 +113,7 @@ impl fmt::Debug for Instance {
             .field("id", &self.id)
             .field("engine", &self.engine)
             .field("url_envelope", &"<redacted>")
+            .field("environment", &self.environment)
             .finish()
     }
 }
@@ -151,6 +154,25 @@ pub struct Project {
     pub title: String,
 }
 
+/// One binding of a project's IAM policy: `members` hold `role` in the
+/// project. Members are [`iam_member`] strings (`user:EMAIL`,
+/// `serviceAccount:EMAIL`); roles are role names as the server gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamBinding {
+    pub role: String,
+    pub members: Vec<String>,
+}
+
+/// The IAM member string of a principal: `serviceAccount:EMAIL` for emails
+/// ending in [`SERVICE_ACCOUNT_DOMAIN`], `user:EMAIL` otherwise.
+pub fn iam_member(email: &str) -> String {
+    if email.ends_with(SERVICE_ACCOUNT_DOMAIN) {
+        format!("serviceAccount:{email}")
+    } else {
+        format!("user:{email}")
+    }
+}
+
 /// A user; `password_hash` is an argon2id PHC string, redacted from `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
@@ -171,7 +193,8 @@ impl fmt::Debug for User {
 }
 
 /// A service account (`name@service.rollgate.local`); `key_hash` is the hex
-/// hash of its key, redacted from `Debug`.
+/// SHA-256 of its key (a generated `rgs_` key or one its creator chose),
+/// redacted from `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
     pub email: String,
@@ -218,6 +241,8 @@ pub struct NewAuditEntry {
     pub outcome: String,
     /// Unix seconds.
     pub at: i64,
+    /// The client's address (IP), when known.
+    pub address: Option<String>,
 }
 
 /// An appended audit entry; `id` increases with every append.
@@ -229,6 +254,7 @@ pub struct AuditEntry {
     pub resource: String,
     pub outcome: String,
     pub at: i64,
+    pub address: Option<String>,
 }
 
 /// One file of a release. `checksum` addresses its content; `statement` is the SQL.
@@ -451,10 +477,11 @@ pub trait Store: Send + Sync {
         &self,
         env: &Environment,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Conflict while a database still belongs to the environment.
+    /// Conflict while a database or an instance still belongs to the environment.
     fn delete_environment(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // Instances.
+    /// NotFound when its environment does not exist.
     fn create_instance(
         &self,
         instance: &Instance,
@@ -464,6 +491,7 @@ pub trait Store: Send + Sync {
         &self,
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<Instance>, StoreError>> + Send;
+    /// Replaces engine, URL envelope and environment (NotFound when absent).
     fn update_instance(
         &self,
         instance: &Instance,
@@ -505,7 +533,7 @@ pub trait Store: Send + Sync {
         &self,
         project: &Project,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Also removes its database memberships (not the databases).
+    /// Also removes its database memberships (not the databases) and its IAM bindings.
     fn delete_project(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Conflict when already a member; NotFound when project or database is absent.
     fn add_project_database(
@@ -524,6 +552,34 @@ pub trait Store: Send + Sync {
         page: &PageRequest,
     ) -> impl Future<Output = Result<Page<DatabaseRef>, StoreError>> + Send;
 
+    // Project IAM.
+    /// Replaces the project's bindings. Bindings with no member are dropped
+    /// and repeated members are kept once. NotFound without the project.
+    fn set_project_iam_policy(
+        &self,
+        project: &str,
+        bindings: &[IamBinding],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The project's bindings, ordered by role, members ordered.
+    /// NotFound without the project.
+    fn get_project_iam_policy(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<IamBinding>, StoreError>> + Send;
+    /// The roles `member` (an [`iam_member`] string) holds in `project`,
+    /// ordered; empty when none (or when the project does not exist).
+    fn project_roles(
+        &self,
+        project: &str,
+        member: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Every `(project, role)` `member` holds through project bindings,
+    /// ordered by project then role.
+    fn member_project_roles(
+        &self,
+        member: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
     // Users.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn get_user(&self, email: &str) -> impl Future<Output = Result<User, StoreError>> + Send;
@@ -533,6 +589,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Page<User>, StoreError>> + Send;
     /// Replaces password hash and roles.
     fn update_user(&self, user: &User) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Also removes the user's project IAM bindings and sessions.
     fn delete_user(&self, email: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // Service accounts.
@@ -554,6 +611,7 @@ pub trait Store: Send + Sync {
         &self,
         account: &ServiceAccount,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Also removes the account's project IAM bindings and sessions.
     fn delete_service_account(
         &self,
         email: &str,
@@ -575,6 +633,12 @@ pub trait Store: Send + Sync {
         &self,
         token_hash: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Logs `principal` out everywhere (after a key rotation or password
+    /// change); returns how many sessions ended.
+    fn delete_principal_sessions(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Removes sessions expired at `now`; returns how many.
     fn delete_expired_sessions(
         &self,

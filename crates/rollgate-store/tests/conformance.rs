@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rollgate_store::{
-    Backend, ClaimLimits, Database, DatabaseRef, Environment, Instance, NewAuditEntry, PageRequest,
+    Backend, ClaimLimits, Database, DatabaseRef, Environment, IamBinding, Instance, NewAuditEntry,
+    PageRequest,
     PostgresStore, Project, ReleaseFile, Rollout, RunOutcome, ServiceAccount, Session, SqliteStore,
     Store, StoreError, User, Vcs, status,
 };
@@ -26,6 +27,7 @@ fn instance(id: &str) -> Instance {
         id: id.into(),
         engine: "postgres".into(),
         url_envelope: format!("rgenc1:key1:SECRET-ENVELOPE-{id}"),
+        environment: "prod".into(),
     }
 }
 
@@ -482,14 +484,25 @@ async fn conformance<S: Store>(store: S) {
                 resource: "projects/shop".into(),
                 outcome: if i % 5 == 0 { "denied" } else { "ok" }.into(),
                 at: 100 - i,
+                address: (i % 2 == 0).then(|| format!("10.0.0.{i}")),
             })
             .await
             .unwrap();
         assert_eq!(entry.action, format!("action{i}"));
+        assert_eq!(entry.address, (i % 2 == 0).then(|| format!("10.0.0.{i}")));
     }
     let (actions, pages) =
         page_all!(store, list_audit; 10, |a: &rollgate_store::AuditEntry| a.action.clone());
     assert_eq!(pages, 3);
+    let listed = store.list_audit(&PageRequest::first(3)).await.unwrap();
+    assert_eq!(
+        listed
+            .items
+            .iter()
+            .map(|a| a.address.clone())
+            .collect::<Vec<_>>(),
+        [Some("10.0.0.0".to_string()), None, Some("10.0.0.2".into())]
+    );
     assert_eq!(
         actions,
         (0..25).map(|i| format!("action{i}")).collect::<Vec<_>>()
@@ -567,6 +580,311 @@ where
         out.push(handle.await.unwrap().unwrap());
     }
     out
+}
+
+/// Instance environments, project IAM bindings and what deletes them, on a fresh store.
+async fn access_conformance<S: Store>(store: S) {
+    store.create_environment(&env("test", 1)).await.unwrap();
+    store.create_environment(&env("prod", 2)).await.unwrap();
+    // An instance's default environment must exist, on create and update.
+    expect_not_found(
+        store
+            .create_instance(&Instance {
+                environment: "staging".into(),
+                ..instance("pg")
+            })
+            .await,
+        "environment",
+        "staging",
+    );
+    store.create_instance(&instance("pg")).await.unwrap();
+    assert_eq!(store.get_instance("pg").await.unwrap().environment, "prod");
+    let moved = Instance {
+        environment: "test".into(),
+        ..instance("pg")
+    };
+    store.update_instance(&moved).await.unwrap();
+    assert_eq!(store.get_instance("pg").await.unwrap(), moved);
+    expect_not_found(
+        store
+            .update_instance(&Instance {
+                environment: "staging".into(),
+                ..instance("pg")
+            })
+            .await,
+        "environment",
+        "staging",
+    );
+    assert_eq!(
+        store
+            .list_instances(&PageRequest::default())
+            .await
+            .unwrap()
+            .items,
+        vec![moved]
+    );
+    // The environment an instance defaults to cannot be deleted.
+    expect_conflict(
+        store.delete_environment("test").await,
+        "environment",
+        "test",
+    );
+
+    // Project IAM policies.
+    for id in ["shop", "blog"] {
+        store
+            .create_project(&Project {
+                id: id.into(),
+                title: id.into(),
+            })
+            .await
+            .unwrap();
+    }
+    store.create_user(&user("bob@example.com")).await.unwrap();
+    store
+        .create_service_account(&ServiceAccount {
+            email: "ci@service.rollgate.local".into(),
+            key_hash: "ab".repeat(32),
+            roles: vec![],
+        })
+        .await
+        .unwrap();
+    let bob = rollgate_store::iam_member("bob@example.com");
+    let ci = rollgate_store::iam_member("ci@service.rollgate.local");
+    assert_eq!(bob, "user:bob@example.com");
+    assert_eq!(ci, "serviceAccount:ci@service.rollgate.local");
+    assert!(
+        store
+            .get_project_iam_policy("shop")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let policy = vec![
+        IamBinding {
+            role: "roles/projectReleaser".into(),
+            members: vec![ci.clone(), bob.clone(), bob.clone()],
+        },
+        IamBinding {
+            role: "roles/projectDeveloper".into(),
+            members: vec![bob.clone()],
+        },
+        IamBinding {
+            role: "roles/projectOwner".into(),
+            members: vec![],
+        },
+    ];
+    store.set_project_iam_policy("shop", &policy).await.unwrap();
+    store
+        .set_project_iam_policy(
+            "blog",
+            &[IamBinding {
+                role: "roles/projectOwner".into(),
+                members: vec![bob.clone()],
+            }],
+        )
+        .await
+        .unwrap();
+    // Ordered by role then member; empty bindings dropped; duplicates once.
+    assert_eq!(
+        store.get_project_iam_policy("shop").await.unwrap(),
+        vec![
+            IamBinding {
+                role: "roles/projectDeveloper".into(),
+                members: vec![bob.clone()],
+            },
+            IamBinding {
+                role: "roles/projectReleaser".into(),
+                members: vec![ci.clone(), bob.clone()],
+            },
+        ]
+    );
+    assert_eq!(
+        store.project_roles("shop", &bob).await.unwrap(),
+        ["roles/projectDeveloper", "roles/projectReleaser"]
+    );
+    assert_eq!(
+        store.project_roles("shop", &ci).await.unwrap(),
+        ["roles/projectReleaser"]
+    );
+    assert!(store.project_roles("nope", &bob).await.unwrap().is_empty());
+    assert!(
+        store
+            .project_roles("shop", "user:eve@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.member_project_roles(&bob).await.unwrap(),
+        [
+            ("blog".to_string(), "roles/projectOwner".to_string()),
+            ("shop".into(), "roles/projectDeveloper".into()),
+            ("shop".into(), "roles/projectReleaser".into()),
+        ]
+    );
+    expect_not_found(
+        store.get_project_iam_policy("nope").await,
+        "project",
+        "nope",
+    );
+    expect_not_found(
+        store.set_project_iam_policy("nope", &policy).await,
+        "project",
+        "nope",
+    );
+    // Setting replaces.
+    store
+        .set_project_iam_policy(
+            "shop",
+            &[IamBinding {
+                role: "roles/projectOwner".into(),
+                members: vec![ci.clone(), bob.clone()],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.project_roles("shop", &bob).await.unwrap(),
+        ["roles/projectOwner"]
+    );
+    // Deleting a service account, a user or a project removes its bindings,
+    // so a new account of the same name starts with none.
+    store
+        .delete_service_account("ci@service.rollgate.local")
+        .await
+        .unwrap();
+    assert!(store.project_roles("shop", &ci).await.unwrap().is_empty());
+    assert_eq!(
+        store.get_project_iam_policy("shop").await.unwrap(),
+        vec![IamBinding {
+            role: "roles/projectOwner".into(),
+            members: vec![bob.clone()],
+        }]
+    );
+    store.delete_project("blog").await.unwrap();
+    assert_eq!(
+        store.member_project_roles(&bob).await.unwrap(),
+        [("shop".to_string(), "roles/projectOwner".to_string())]
+    );
+    store
+        .create_project(&Project {
+            id: "blog".into(),
+            title: "Blog".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_project_iam_policy("blog")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (hash, principal) in [
+        ("aa", "bob@example.com"),
+        ("bb", "bob@example.com"),
+        ("cc", "eve"),
+    ] {
+        store
+            .create_session(&Session {
+                token_hash: hash.into(),
+                principal: principal.into(),
+                expires_at: 10,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.delete_principal_sessions("eve").await.unwrap(), 1);
+    assert_eq!(store.session_principal("cc", 0).await.unwrap(), None);
+    assert_eq!(
+        store.session_principal("aa", 0).await.unwrap().as_deref(),
+        Some("bob@example.com")
+    );
+    store.delete_user("bob@example.com").await.unwrap();
+    // Deleting the user ended its sessions.
+    assert_eq!(store.session_principal("aa", 0).await.unwrap(), None);
+    assert_eq!(store.session_principal("bb", 0).await.unwrap(), None);
+    assert!(store.member_project_roles(&bob).await.unwrap().is_empty());
+    assert!(
+        store
+            .get_project_iam_policy("shop")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    expect_not_found(
+        store.delete_user("bob@example.com").await,
+        "user",
+        "bob@example.com",
+    );
+}
+
+#[tokio::test]
+async fn sqlite_access_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    access_conformance(SqliteStore::open(dir.path().join("meta.db")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_access_conformance() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    access_conformance(store.clone()).await;
+    store.close().await;
+}
+
+/// Rows as a store at migration 0002 held them: instances without an
+/// environment (`old` has a database in `prod`, `bare` has none).
+const BEFORE_0003: &str = "\
+    INSERT INTO environments (id, title, sort_order, policy_json) VALUES ('prod', 'Prod', 2, '{}'), ('test', 'Test', 1, '{}');
+    INSERT INTO instances (id, engine, url_envelope) VALUES ('old', 'postgres', 'x'), ('bare', 'postgres', 'y');
+    INSERT INTO databases (instance, name, environment) VALUES ('old', 'app', 'prod');";
+
+async fn check_0003_backfill<S: Store>(store: S) {
+    assert_eq!(store.get_instance("old").await.unwrap().environment, "prod");
+    assert_eq!(
+        store.get_instance("bare").await.unwrap().environment,
+        "test"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_0003_gives_existing_instances_an_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(2, &mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(BEFORE_0003)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    check_0003_backfill(SqliteStore::open(&path).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_0003_gives_existing_instances_an_environment() {
+    let db = PgTestDb::create().await;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::migrate!("./migrations/postgres")
+        .run_to(2, &mut conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(BEFORE_0003)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    check_0003_backfill(store.clone()).await;
+    store.close().await;
 }
 
 #[test]
