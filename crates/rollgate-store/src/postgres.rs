@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases_rollouts_queue",
         include_str!("../migrations/postgres/0002_releases_rollouts_queue.sql"),
     ),
+    (
+        5,
+        "review_policies",
+        include_str!("../migrations/postgres/0005_review_policies.sql"),
+    ),
 ];
 
 /// Advisory lock key held while migrating ("rollgate" in ASCII, truncated).

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases_rollouts_queue",
         include_str!("../migrations/sqlite/0002_releases_rollouts_queue.sql"),
     ),
+    (
+        5,
+        "review_policies",
+        include_str!("../migrations/sqlite/0005_review_policies.sql"),
+    ),
 ];
 
 /// [`crate::Store`] on an embedded SQLite file.
