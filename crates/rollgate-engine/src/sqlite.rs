@@ -290,6 +290,17 @@ impl Engine for SqliteEngine {
             .map_err(|error| self.database_error("rolling back the dry run", &error))
     }
 
+    /// SQLite keeps no row estimates unless `ANALYZE` ran, and then only
+    /// per index; counting would scan every table, so there are none.
+    async fn table_rows(&mut self) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        Ok(std::collections::BTreeMap::new())
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` has no row estimates.
+    async fn explain_rows(&mut self, _sql: &str) -> Result<Option<u64>, EngineError> {
+        Ok(None)
+    }
+
     async fn dump_schema(&mut self) -> Result<SchemaSnapshot, EngineError> {
         let context = "reading the schema";
         let names: Vec<String> = sqlx::query_scalar(

@@ -791,6 +791,44 @@ impl Engine for MysqlEngine {
         Ok(())
     }
 
+    async fn table_rows(&mut self) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let database = self.database.clone();
+        let rows: Vec<(String, Option<u64>)> = sqlx::query_as(
+            "SELECT CAST(table_name AS CHAR), CAST(table_rows AS UNSIGNED) FROM information_schema.tables \
+             WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+        )
+        .bind(&database)
+        .fetch_all(&mut self.connection)
+        .await
+        .map_err(|error| self.database_error(format!("reading table statistics of `{database}`"), &error))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(name, _)| name != crate::HISTORY_TABLE)
+            .filter_map(|(name, rows)| Some((name, rows?)))
+            .collect())
+    }
+
+    async fn explain_rows(&mut self, sql: &str) -> Result<Option<u64>, EngineError> {
+        // A prepared statement: one statement only. The tabular plan has a
+        // `rows` estimate per table read.
+        let explained = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&mut self.connection)
+            .await;
+        let Ok(rows) = explained else {
+            return Ok(None);
+        };
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                use sqlx::Row as _;
+                row.try_get::<Option<u64>, _>("rows")
+                    .ok()
+                    .flatten()
+                    .or_else(|| row.try_get::<Option<i64>, _>("rows").ok().flatten().and_then(|n| u64::try_from(n).ok()))
+            })
+            .max())
+    }
+
     async fn dump_schema(&mut self) -> Result<schema::SchemaSnapshot, EngineError> {
         let database = self.database.clone();
         dump::dump(&mut self.connection, &database)
