@@ -383,7 +383,10 @@ pub trait Engine: Send {
 pub fn max_plan_rows<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<u64> {
     lines
         .into_iter()
-        .flat_map(|line| line.match_indices("rows=").map(move |(at, _)| &line[at + 5..]))
+        .flat_map(|line| {
+            line.match_indices("rows=")
+                .map(move |(at, _)| &line[at + 5..])
+        })
         .filter_map(|rest| {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse::<u64>().ok()

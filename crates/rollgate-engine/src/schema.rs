@@ -380,7 +380,11 @@ mod tests {
                 .sequences
                 .contains_key(&("public".into(), "orders_id_seq".into()))
         );
-        assert!(catalog.enums.contains_key(&("public".into(), "mood".into())));
+        assert!(
+            catalog
+                .enums
+                .contains_key(&("public".into(), "mood".into()))
+        );
         // MySQL and SQLite names land in the default schema.
         let bare = SchemaSnapshot {
             tables: vec![TableSnapshot {

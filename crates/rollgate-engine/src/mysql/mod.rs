@@ -824,7 +824,12 @@ impl Engine for MysqlEngine {
                 row.try_get::<Option<u64>, _>("rows")
                     .ok()
                     .flatten()
-                    .or_else(|| row.try_get::<Option<i64>, _>("rows").ok().flatten().and_then(|n| u64::try_from(n).ok()))
+                    .or_else(|| {
+                        row.try_get::<Option<i64>, _>("rows")
+                            .ok()
+                            .flatten()
+                            .and_then(|n| u64::try_from(n).ok())
+                    })
             })
             .max())
     }
