@@ -240,7 +240,13 @@ impl SchemaSnapshot {
     }
 }
 
-/// `schema.name` → (schema, name); a bare name → the default schema.
+/// The catalog key of a snapshot name (a [`TableSnapshot::name`], a key of
+/// [`crate::Engine::table_rows`]): `schema.name` → (schema, name); a bare
+/// name → the default schema.
+pub fn catalog_key(name: &str) -> (String, String) {
+    split_name(name)
+}
+
 fn split_name(name: &str) -> (String, String) {
     match name.split_once('.') {
         Some((schema, name)) => (unquote(schema), unquote(name)),

@@ -253,7 +253,7 @@ pub(crate) struct ListQuery {
 }
 
 impl ListQuery {
-    fn page(self) -> PageRequest {
+    pub(crate) fn page(self) -> PageRequest {
         PageRequest {
             page_size: self.page_size,
             page_token: self.page_token.filter(|t| !t.is_empty()),
@@ -496,7 +496,7 @@ pub(crate) async fn list_audit_logs(
 
 /// Resource ids: lowercase letters, digits and `-`, starting with a letter,
 /// at most 63 characters (they appear in resource names and URLs).
-fn validate_id(field: &str, id: &str) -> Result<(), AppError> {
+pub(crate) fn validate_id(field: &str, id: &str) -> Result<(), AppError> {
     let valid = (1..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && id
@@ -512,7 +512,7 @@ fn validate_id(field: &str, id: &str) -> Result<(), AppError> {
     }
 }
 
-async fn audit_outcome<T>(
+pub(crate) async fn audit_outcome<T>(
     state: &AppState,
     actor: &str,
     action: &str,
@@ -528,7 +528,13 @@ async fn audit_outcome<T>(
 
 /// Appends an audit entry. A failed append is logged, not returned: the
 /// call it records has already happened.
-async fn audit(state: &AppState, actor: &str, action: &str, resource: &str, outcome: &str) {
+pub(crate) async fn audit(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    resource: &str,
+    outcome: &str,
+) {
     let entry = NewAuditEntry {
         actor: actor.to_string(),
         action: action.to_string(),

@@ -9,9 +9,11 @@
 //! one process; everything durable goes through `Store`, so replicas on one
 //! PostgreSQL store agree on everything but those three.
 //!
-//! [`worker`] executes queued task runs against target databases; HTTP
-//! handlers never connect to target databases. What it is not (yet): the
-//! release, plan and rollout endpoints.
+//! [`worker`] executes queued task runs against target databases. The only
+//! HTTP handler that connects to target databases is the release check
+//! (`check`), and it only reads them; its live schemas are cached in
+//! memory per process. What it is not (yet): the release, plan and rollout
+//! endpoints.
 
 use std::fmt;
 use std::future::Future;
@@ -32,9 +34,11 @@ use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
 use tower_http::trace::TraceLayer;
 
 mod api;
+mod check;
 mod error;
 mod extract;
 mod metrics;
+mod policies;
 mod ratelimit;
 mod store;
 mod time;
@@ -69,6 +73,46 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
     ("POST", "/api/v1/projects", Permission::ProjectsCreate),
     ("GET", "/api/v1/auditLogs", Permission::AuditLogsList),
+    (
+        "GET",
+        "/api/v1/reviewPolicies",
+        Permission::ReviewConfigsList,
+    ),
+    (
+        "GET",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsGet,
+    ),
+    (
+        "PUT",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsUpdate,
+    ),
+    (
+        "DELETE",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsDelete,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{id}/reviewPolicy",
+        Permission::ReviewConfigsGet,
+    ),
+    (
+        "PUT",
+        "/api/v1/projects/{id}/reviewPolicy",
+        Permission::ReviewConfigsUpdate,
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{id}/reviewPolicy",
+        Permission::ReviewConfigsDelete,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{id}/releases:check",
+        Permission::ReleasesCheck,
+    ),
 ];
 
 /// How `rollgate server` runs.
@@ -122,6 +166,8 @@ struct Inner {
     setup_token: Mutex<Option<TokenHash>>,
     limiter: ratelimit::LoginLimiter,
     metrics: metrics::Metrics,
+    /// Live schemas of check targets (see `check`).
+    schema_cache: check::SchemaCache,
 }
 
 impl AppState {
@@ -134,6 +180,7 @@ impl AppState {
                 setup_token: Mutex::new(None),
                 limiter: Default::default(),
                 metrics: Default::default(),
+                schema_cache: Default::default(),
             }),
         }
     }
@@ -226,7 +273,21 @@ pub fn app(state: AppState) -> Router {
             get(api::list_projects).post(api::create_project),
         )
         .route("/projects/{id}", get(api::get_project))
-        .route("/auditLogs", get(api::list_audit_logs));
+        .route("/auditLogs", get(api::list_audit_logs))
+        .route("/reviewPolicies", get(policies::list_review_policies))
+        .route(
+            "/environments/{id}/reviewPolicy",
+            get(policies::get_environment_policy)
+                .put(policies::put_environment_policy)
+                .delete(policies::delete_environment_policy),
+        )
+        .route(
+            "/projects/{id}/reviewPolicy",
+            get(policies::get_project_policy)
+                .put(policies::put_project_policy)
+                .delete(policies::delete_project_policy),
+        )
+        .route("/projects/{id}/releases:check", post(check::check_release));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
