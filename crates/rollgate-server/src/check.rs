@@ -184,9 +184,11 @@ pub(crate) async fn check_release(
     State(state): State<AppState>,
     principal: Principal,
     Path(project): Path<String>,
-    ApiJson(request): ApiJson<CheckRequest>,
+    request: Result<ApiJson<CheckRequest>, AppError>,
 ) -> Result<Json<serde_json::Value>, AppError> {
+    // The permission is checked before the body is looked at.
     principal.require(Permission::ReleasesCheck)?;
+    let ApiJson(request) = request?;
     let files = validate_files(&request.files)?;
     let targets = validate_targets(&request.targets)?;
     let store = &state.inner.store;

@@ -98,7 +98,7 @@ pub(crate) async fn put_environment_policy(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiJson(request): ApiJson<PutReviewPolicyRequest>,
+    request: Result<ApiJson<PutReviewPolicyRequest>, AppError>,
 ) -> Result<Response, AppError> {
     put_policy(&state, &principal, PolicyAttach::Environment(id), request).await
 }
@@ -107,7 +107,7 @@ pub(crate) async fn put_project_policy(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiJson(request): ApiJson<PutReviewPolicyRequest>,
+    request: Result<ApiJson<PutReviewPolicyRequest>, AppError>,
 ) -> Result<Response, AppError> {
     put_policy(&state, &principal, PolicyAttach::Project(id), request).await
 }
@@ -143,9 +143,11 @@ async fn put_policy(
     state: &AppState,
     principal: &Principal,
     attach: PolicyAttach,
-    request: PutReviewPolicyRequest,
+    request: Result<ApiJson<PutReviewPolicyRequest>, AppError>,
 ) -> Result<Response, AppError> {
+    // The permission is checked before the body is looked at.
     principal.require(Permission::ReviewConfigsUpdate)?;
+    let ApiJson(request) = request?;
     let resource = format!("{attach}/reviewPolicy");
     let validated = validate_attach(&attach).and_then(|()| {
         review_config_from_json(&request.review).map_err(|error| {
