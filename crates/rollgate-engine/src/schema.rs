@@ -150,7 +150,7 @@ impl SchemaSnapshot {
     /// text).
     pub fn to_catalog(&self) -> rollgate_sql::catalog::Catalog {
         use rollgate_sql::catalog::{
-            Catalog, Column, ForeignKey, Index, Key, ObjectInfo, SchemaInfo, Table, ViewInfo,
+            Catalog, Column, ForeignKey, Index, Key, ObjectInfo, Table, ViewInfo,
         };
         let mut catalog = Catalog {
             complete: true,
@@ -158,10 +158,7 @@ impl SchemaSnapshot {
         };
         for table in &self.tables {
             let (schema, name) = split_name(&table.name);
-            catalog
-                .schemas
-                .entry(schema.clone())
-                .or_insert(SchemaInfo::default());
+            catalog.schemas.entry(schema.clone()).or_default();
             let mut entry = Table {
                 schema: schema.clone(),
                 name: name.clone(),

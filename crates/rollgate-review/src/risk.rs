@@ -188,10 +188,10 @@ impl Assessment<'_> {
                 affected_rows,
                 "DELETE",
             ),
-            StatementKind::Insert(insert) => {
-                if !matches!(insert.source, InsertSource::Values { .. }) {
-                    self.change_rows(&insert.table, true, affected_rows, "INSERT ... SELECT");
-                }
+            StatementKind::Insert(insert)
+                if !matches!(insert.source, InsertSource::Values { .. }) =>
+            {
+                self.change_rows(&insert.table, true, affected_rows, "INSERT ... SELECT");
             }
             _ => {}
         }
