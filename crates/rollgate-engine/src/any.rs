@@ -67,6 +67,10 @@ impl Engine for AnyEngine {
         forward!(self, e => e.history().await)
     }
 
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        forward!(self, e => e.read_history().await)
+    }
+
     async fn apply(
         &mut self,
         file: &ApplyFile,

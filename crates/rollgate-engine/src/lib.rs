@@ -328,6 +328,13 @@ pub trait Engine: Send {
     /// Every history row in insertion order; creates the table when missing.
     fn history(&mut self) -> impl Future<Output = Result<Vec<HistoryRecord>, EngineError>> + Send;
 
+    /// Every history row in insertion order, or none when the history
+    /// table does not exist. Never writes: for read-only callers such as
+    /// the server's release check.
+    fn read_history(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<HistoryRecord>, EngineError>> + Send;
+
     /// Applies one file and records it. PostgreSQL and SQLite run a
     /// transactional file and its history row in one transaction; others
     /// record progress after each statement.

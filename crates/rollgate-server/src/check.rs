@@ -12,9 +12,9 @@
 //! level (`rollgate_review::risk`).
 //!
 //! This is the one handler that connects to target databases; it only
-//! reads them (`EXPLAIN` without running the statement, catalogs and
-//! statistics). Reading the history creates the empty history table when
-//! it is missing, as every engine does.
+//! reads them: the history (`Engine::read_history`, which never creates the
+//! table), catalogs and statistics, and `EXPLAIN` without running the
+//! statement.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -508,7 +508,7 @@ async fn review_target(
 ) -> Result<Vec<CheckResult>, String> {
     let kind = engine.kind();
     let history = engine
-        .history()
+        .read_history()
         .await
         .map_err(|e| format!("{target}: cannot read its migration history: {e}"))?;
     let records = rollgate_engine::prepare::applied_records(&history).0;

@@ -564,6 +564,35 @@ impl Engine for MysqlEngine {
         Ok(())
     }
 
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        if !self.history_ready {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            )
+            .bind(&self.history_database)
+            .bind(crate::HISTORY_TABLE)
+            .fetch_optional(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(format!("looking for {}", self.history_table), &error)
+            })?;
+            if exists.is_none() {
+                return Ok(Vec::new());
+            }
+        }
+        let sql = format!("{} ORDER BY id", select_history(&self.history_table));
+        // The only interpolated part is the quoted history table name.
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(format!("reading {}", self.history_table), &error)
+            })?;
+        rows.iter()
+            .map(|row| history_record(row, &self.history_table))
+            .collect()
+    }
+
     async fn history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
         self.ensure_history().await?;
         let sql = format!("{} ORDER BY id", select_history(&self.history_table));
@@ -821,14 +850,15 @@ impl Engine for MysqlEngine {
             .iter()
             .filter_map(|row| {
                 use sqlx::Row as _;
+                // MariaDB types the column VARCHAR, MySQL BIGINT UNSIGNED.
                 row.try_get::<Option<u64>, _>("rows")
                     .ok()
                     .flatten()
                     .or_else(|| {
-                        row.try_get::<Option<i64>, _>("rows")
+                        row.try_get::<Option<String>, _>("rows")
                             .ok()
                             .flatten()
-                            .and_then(|n| u64::try_from(n).ok())
+                            .and_then(|text| text.trim().parse().ok())
                     })
             })
             .max())
