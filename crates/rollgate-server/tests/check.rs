@@ -415,6 +415,14 @@ async fn walk_through_sees_live_tables_on_postgres() {
         body["summary"]["warning"].as_u64().unwrap() >= 1,
         "{body:#}"
     );
+    // A check only reads: not even the history table is created.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname = 'rollgate_history'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(tables, 0);
 }
 
 #[tokio::test]
