@@ -215,11 +215,25 @@ pub(crate) async fn check_release(
         databases.push(database);
     }
 
+    // Targets are checked concurrently, each on its own connection, and
+    // reported in request order.
+    let files = Arc::new(files);
+    let handles: Vec<_> = databases
+        .into_iter()
+        .map(|database| {
+            let (state, project, files) = (state.clone(), project.clone(), files.clone());
+            tokio::spawn(async move {
+                check_target(&state, &project, &database, &files, request.refresh_schema).await
+            })
+        })
+        .collect();
     let mut results = Vec::new();
     let mut target_results = Vec::new();
-    for database in &databases {
-        let (target, mut file_results) =
-            check_target(&state, &project, database, &files, request.refresh_schema).await?;
+    for handle in handles {
+        let (target, mut file_results) = handle.await.map_err(|error| {
+            tracing::error!(%error, "check: a target's task failed");
+            AppError::internal()
+        })??;
         target_results.push(target);
         results.append(&mut file_results);
     }
