@@ -598,10 +598,11 @@ async fn review_target(
     })
     .await
     .map_err(|_| format!("{target}: the review failed; see the server log"))?;
-    let mut reports: HashMap<String, Vec<Advice>> = reviewed
+    // Keyed by version: versions are unique in a check, paths need not be.
+    let mut reports: HashMap<Option<Version>, Vec<Advice>> = reviewed
         .iter()
         .zip(reports)
-        .map(|(file, report)| (file.path.clone(), report.advices))
+        .map(|(file, report)| (file.version.clone(), report.advices))
         .collect();
 
     let mut rows = live.rows.clone();
@@ -658,7 +659,7 @@ async fn review_target(
         }
         result
             .advices
-            .extend(reports.remove(&file.path).unwrap_or_default());
+            .extend(reports.remove(&file.version).unwrap_or_default());
         let parsed = rollgate_sql::parse(policy.dialect, &file.text);
         result.affected_rows = affected_rows(engine, &file.text, &parsed.statements).await;
         let Risk { level, reasons } = risk::assess(&parsed.statements, &rows, result.affected_rows);

@@ -822,6 +822,9 @@ async fn bad_requests_say_what_to_fix() {
     let many: Vec<Value> = (1..=201)
         .map(|i| file(&format!("db/{i}_t.sql"), "SELECT 1;"))
         .collect();
+    let crowd: Vec<String> = (0..21)
+        .map(|i| format!("instances/i{i}/databases/app"))
+        .collect();
     let huge = "-- x\n".repeat(2 * 1024 * 1024 / 5 + 1);
     let cases = [
         (
@@ -833,6 +836,11 @@ async fn bad_requests_say_what_to_fix() {
             json!({ "files": [good], "targets": [] }),
             StatusCode::BAD_REQUEST,
             "`targets`",
+        ),
+        (
+            json!({ "files": [good], "targets": crowd }),
+            StatusCode::BAD_REQUEST,
+            "has 21 targets",
         ),
         (
             json!({ "files": many, "targets": [target] }),
