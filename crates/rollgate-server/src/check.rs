@@ -171,7 +171,9 @@ impl SchemaCache {
 ///   "targets": [{"target", "environment", "policy":
 ///                "environments/prod/reviewPolicy" | "projects/p/reviewPolicy" | "templates/basic",
 ///                "reachable": true, "error": "…"}],
-///   "summary": {"error": 1, "warning": 3}
+///   "summary": {"error": 1, "warning": 3},
+///   "affectedRows": 1200 | null,
+///   "riskLevel": "HIGH" | null
 /// }
 /// ```
 ///
@@ -179,7 +181,8 @@ impl SchemaCache {
 /// grouped by target (request order), files by version. `affectedRows` is
 /// the planner's estimate for the file's `UPDATE`/`DELETE`/`INSERT … SELECT`
 /// statements (null without any, or on SQLite); `riskLevel` is null for
-/// skipped and unchecked files.
+/// skipped and unchecked files. The top-level `affectedRows` sums the
+/// results' estimates and `riskLevel` is the highest of their levels.
 pub(crate) async fn check_release(
     State(state): State<AppState>,
     principal: Principal,
@@ -244,10 +247,19 @@ pub(crate) async fn check_release(
             Level::Warning => warnings += 1,
         }
     }
+    // Overall figures, as Bytebase's CheckReleaseResponse has them for the
+    // CI's pull request comment.
+    let affected_rows = results
+        .iter()
+        .filter_map(|r| r.affected_rows)
+        .reduce(u64::saturating_add);
+    let risk_level = results.iter().filter_map(|r| r.risk_level).max();
     Ok(Json(json!({
         "results": results,
         "targets": target_results,
         "summary": { "error": errors, "warning": warnings },
+        "affectedRows": affected_rows,
+        "riskLevel": risk_level,
     })))
 }
 

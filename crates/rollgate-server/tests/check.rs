@@ -774,6 +774,11 @@ async fn affected_rows_and_risk_on_postgres() {
             &[&target],
         )
         .await;
+    assert_eq!(body["riskLevel"], "HIGH");
+    assert_eq!(
+        body["affectedRows"],
+        result(&body, "db/1_bump_dml.sql", &target)["affectedRows"]
+    );
     let update = result(&body, "db/1_bump_dml.sql", &target);
     let rows = update["affectedRows"]
         .as_u64()
