@@ -3,6 +3,7 @@
 //! The `Engine` trait uses `async fn`s, which are not object-safe; an enum
 //! forwards each call to the concrete engine instead of boxing futures.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::mysql::MysqlEngine;
@@ -66,6 +67,10 @@ impl Engine for AnyEngine {
         forward!(self, e => e.history().await)
     }
 
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        forward!(self, e => e.read_history().await)
+    }
+
     async fn apply(
         &mut self,
         file: &ApplyFile,
@@ -85,5 +90,13 @@ impl Engine for AnyEngine {
 
     async fn dump_schema(&mut self) -> Result<SchemaSnapshot, EngineError> {
         forward!(self, e => e.dump_schema().await)
+    }
+
+    async fn table_rows(&mut self) -> Result<BTreeMap<String, u64>, EngineError> {
+        forward!(self, e => e.table_rows().await)
+    }
+
+    async fn explain_rows(&mut self, sql: &str) -> Result<Option<u64>, EngineError> {
+        forward!(self, e => e.explain_rows(sql).await)
     }
 }

@@ -13,6 +13,7 @@
 //! Secrets: a [`TargetUrl`]'s password never reaches a log, an error or a
 //! `Debug` output; only [`TargetUrl::redacted`] is shown.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -327,6 +328,13 @@ pub trait Engine: Send {
     /// Every history row in insertion order; creates the table when missing.
     fn history(&mut self) -> impl Future<Output = Result<Vec<HistoryRecord>, EngineError>> + Send;
 
+    /// Every history row in insertion order, or none when the history
+    /// table does not exist. Never writes: for read-only callers such as
+    /// the server's release check.
+    fn read_history(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<HistoryRecord>, EngineError>> + Send;
+
     /// Applies one file and records it. PostgreSQL and SQLite run a
     /// transactional file and its history row in one transaction; others
     /// record progress after each statement.
@@ -354,4 +362,41 @@ pub trait Engine: Send {
     fn dump_schema(
         &mut self,
     ) -> impl Future<Output = Result<schema::SchemaSnapshot, EngineError>> + Send;
+
+    /// Estimated row counts of the user tables, keyed like
+    /// [`schema::TableSnapshot::name`], from the server's statistics: on
+    /// PostgreSQL `pg_class.reltuples` (0 for a never-analyzed table with no
+    /// pages), on MySQL `information_schema.tables.table_rows`. A table
+    /// without an estimate is absent; SQLite keeps none (empty map). Reads
+    /// only statistics, never the tables.
+    fn table_rows(
+        &mut self,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, EngineError>> + Send;
+
+    /// The planner's estimate of the rows one statement reads or writes,
+    /// from `EXPLAIN` without running it (on PostgreSQL inside a read-only
+    /// transaction that is rolled back). `None` when the engine has no
+    /// planner estimate (SQLite) or cannot explain the statement, e.g.
+    /// because it names a table an earlier pending file creates. `sql` must
+    /// be one statement; several are refused by the prepared protocol.
+    fn explain_rows(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Option<u64>, EngineError>> + Send;
+}
+
+/// The largest `rows=N` of an `EXPLAIN` text plan: the widest node's
+/// estimate, which for `UPDATE`/`DELETE` is the scan feeding the change.
+pub fn max_plan_rows<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<u64> {
+    lines
+        .into_iter()
+        .flat_map(|line| {
+            line.match_indices("rows=")
+                .map(move |(at, _)| &line[at + 5..])
+        })
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u64>().ok()
+        })
+        .max()
 }

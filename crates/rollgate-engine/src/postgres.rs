@@ -245,20 +245,14 @@ impl Engine for PostgresEngine {
 
     async fn history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
         self.ensure_history_table().await?;
-        let sql = format!(
-            "SELECT id, version, file_name, change_type, kind, checksum, status, {started}, {finished}, duration_ms, \
-             applied_by, release_id, task_id, statements_done, statements_total, statements_checksum, error, note \
-             FROM {table} ORDER BY id",
-            started = utc_text("started_at"),
-            finished = utc_text("finished_at"),
-            table = self.table,
-        );
-        // The only interpolation is the history table's name, quoted by `quote_ident`.
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|error| database_error(format!("reading {}", self.table), &error))?;
-        rows.iter().map(|row| self.history_record(row)).collect()
+        self.history_rows().await
+    }
+
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        if !self.history_ready && !self.history_table_exists().await?.1 {
+            return Ok(Vec::new());
+        }
+        self.history_rows().await
     }
 
     async fn apply(
@@ -319,6 +313,54 @@ impl Engine for PostgresEngine {
 
     async fn dump_schema(&mut self) -> Result<SchemaSnapshot, EngineError> {
         dump::dump_schema(&mut self.conn, &self.schema).await
+    }
+
+    async fn table_rows(&mut self) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        // reltuples is -1 until the first VACUUM or ANALYZE; a table with no
+        // pages at all is empty whatever its statistics say.
+        let rows = sqlx::query(
+            "SELECT n.nspname::text || '.' || c.relname::text, \
+             CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint \
+                  WHEN pg_relation_size(c.oid) = 0 THEN 0 END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname !~ '^pg_(toast|temp_)' \
+             AND NOT (n.nspname = $1 AND c.relname = 'rollgate_history')",
+        )
+        .bind(&self.schema)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|error| database_error("reading table statistics", &error))?;
+        let mut estimates = std::collections::BTreeMap::new();
+        for row in &rows {
+            let name: String = row
+                .try_get(0)
+                .map_err(|error| database_error("reading table statistics", &error))?;
+            let estimate: Option<i64> = row
+                .try_get(1)
+                .map_err(|error| database_error("reading table statistics", &error))?;
+            if let Some(estimate) = estimate {
+                estimates.insert(name, u64::try_from(estimate).unwrap_or(0));
+            }
+        }
+        Ok(estimates)
+    }
+
+    async fn explain_rows(&mut self, sql: &str) -> Result<Option<u64>, EngineError> {
+        self.control(
+            "BEGIN READ ONLY; SET LOCAL statement_timeout = '5s'",
+            "starting a read-only transaction for EXPLAIN",
+        )
+        .await?;
+        // The extended protocol refuses several statements in one text.
+        let explained = sqlx::query_scalar::<_, String>(AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&mut self.conn)
+            .await;
+        self.control("ROLLBACK", "ending the EXPLAIN transaction")
+            .await?;
+        Ok(explained
+            .ok()
+            .and_then(|lines| crate::max_plan_rows(lines.iter().map(String::as_str))))
     }
 }
 
@@ -1398,6 +1440,26 @@ fn scrub(message: &str, url: &str) -> String {
         message.to_string()
     } else {
         message.replace(password, "********")
+    }
+}
+
+impl PostgresEngine {
+    /// Every row of the history table, which must exist.
+    async fn history_rows(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        let sql = format!(
+            "SELECT id, version, file_name, change_type, kind, checksum, status, {started}, {finished}, duration_ms, \
+             applied_by, release_id, task_id, statements_done, statements_total, statements_checksum, error, note \
+             FROM {table} ORDER BY id",
+            started = utc_text("started_at"),
+            finished = utc_text("finished_at"),
+            table = self.table,
+        );
+        // The only interpolation is the history table's name, quoted by `quote_ident`.
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|error| database_error(format!("reading {}", self.table), &error))?;
+        rows.iter().map(|row| self.history_record(row)).collect()
     }
 }
 

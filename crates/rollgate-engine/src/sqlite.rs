@@ -177,19 +177,28 @@ impl Engine for SqliteEngine {
         self.release_file_lock()
     }
 
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        if !self.history_ready {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollgate_history'",
+            )
+            .fetch_optional(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(&format!("looking for {HISTORY_TABLE}"), &error)
+            })?;
+            if exists.is_none() {
+                return Ok(Vec::new());
+            }
+        }
+        self.history_rows().await
+    }
+
     async fn history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
         if !self.ensure_history(true).await? {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT id, version, file_name, change_type, kind, checksum, status, started_at, finished_at, duration_ms, applied_by, \
-             release_id, task_id, statements_done, statements_total, statements_checksum, error, note \
-             FROM rollgate_history ORDER BY id",
-        )
-        .fetch_all(&mut self.connection)
-        .await
-        .map_err(|error| self.database_error(&format!("reading {HISTORY_TABLE}"), &error))?;
-        rows.iter().map(|row| self.history_record(row)).collect()
+        self.history_rows().await
     }
 
     async fn apply(
@@ -288,6 +297,17 @@ impl Engine for SqliteEngine {
             .rollback()
             .await
             .map_err(|error| self.database_error("rolling back the dry run", &error))
+    }
+
+    /// SQLite keeps no row estimates unless `ANALYZE` ran, and then only
+    /// per index; counting would scan every table, so there are none.
+    async fn table_rows(&mut self) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        Ok(std::collections::BTreeMap::new())
+    }
+
+    /// SQLite's `EXPLAIN QUERY PLAN` has no row estimates.
+    async fn explain_rows(&mut self, _sql: &str) -> Result<Option<u64>, EngineError> {
+        Ok(None)
     }
 
     async fn dump_schema(&mut self) -> Result<SchemaSnapshot, EngineError> {
@@ -1215,6 +1235,21 @@ fn milliseconds(duration: Duration) -> i64 {
 
 fn count(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl SqliteEngine {
+    /// Every row of the history table, which must exist.
+    async fn history_rows(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        let rows = sqlx::query(
+            "SELECT id, version, file_name, change_type, kind, checksum, status, started_at, finished_at, duration_ms, applied_by, \
+             release_id, task_id, statements_done, statements_total, statements_checksum, error, note \
+             FROM rollgate_history ORDER BY id",
+        )
+        .fetch_all(&mut self.connection)
+        .await
+        .map_err(|error| self.database_error(&format!("reading {HISTORY_TABLE}"), &error))?;
+        rows.iter().map(|row| self.history_record(row)).collect()
+    }
 }
 
 #[cfg(test)]

@@ -173,9 +173,13 @@ mod tests {
             "sqlite://x.db?mode=rwc"
         );
         assert!(TargetUrl::parse("oracle://x").is_err());
-        let pg = TargetUrl::parse("postgres://app:s3cret@db:5432/postgres?sslmode=require").unwrap();
+        let pg =
+            TargetUrl::parse("postgres://app:s3cret@db:5432/postgres?sslmode=require").unwrap();
         let app = pg.for_database("app").unwrap();
-        assert_eq!(app.expose(), "postgres://app:s3cret@db:5432/app?sslmode=require");
+        assert_eq!(
+            app.expose(),
+            "postgres://app:s3cret@db:5432/app?sslmode=require"
+        );
         assert_eq!(app.redacted(), "postgres://app@db:5432/app");
         assert!(pg.for_database("a/b").is_err());
         assert!(pg.for_database("").is_err());

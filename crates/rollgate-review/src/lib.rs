@@ -9,10 +9,12 @@
 pub mod advice;
 pub mod engine;
 pub mod policy;
+pub mod risk;
 pub mod rule;
 pub mod rules;
 
 pub use advice::{Advice, FileReport, Level, Summary};
 pub use engine::{Reviewer, review_text};
 pub use policy::{ConfigError, Policy, ReviewConfig, Template, parse_config};
+pub use risk::{Risk, RiskLevel};
 pub use rule::{Category, RuleDef};

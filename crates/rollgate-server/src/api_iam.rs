@@ -3,7 +3,7 @@
 //! database set, project DELETE, environment PATCH and DELETE).
 //!
 //! Each handler checks one permission ([`crate::ENDPOINT_PERMISSIONS`]);
-//! those under `/projects/{id}` check it in the project
+//! those under `/projects/{project}` check it in the project
 //! ([`Principal::require_in_project`]). Mutating handlers run their check,
 //! validation and store calls as one result and audit it, so denials and
 //! invalid requests are in the audit log too. No response carries a password
@@ -32,7 +32,7 @@ use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Principal};
 use crate::store::store_call;
 
-// ---- Custom methods (`/projects/{id}:getIamPolicy`) ----
+// ---- Custom methods (`/projects/{project}:getIamPolicy`) ----
 
 /// Splits `shop:getIamPolicy` into (`shop`, `Some("getIamPolicy")`). The
 /// router cannot match a suffix after a path parameter, so handlers of
@@ -52,7 +52,7 @@ pub(crate) fn no_such_method(method: &str) -> AppError {
 
 // ---- Projects: get (and :getIamPolicy), PATCH, DELETE, :setIamPolicy ----
 
-/// `GET /projects/{id}` and `GET /projects/{id}:getIamPolicy`.
+/// `GET /projects/{project}` and `GET /projects/{project}:getIamPolicy`.
 pub(crate) async fn get_project_or_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -72,7 +72,7 @@ pub(crate) async fn get_project_or_policy(
     }
 }
 
-/// `POST /projects/{id}:setIamPolicy`.
+/// `POST /projects/{project}:setIamPolicy`.
 pub(crate) async fn post_project_method(
     State(state): State<AppState>,
     principal: Principal,
@@ -220,7 +220,7 @@ pub(crate) struct PatchProjectRequest {
     databases: Option<Vec<String>>,
 }
 
-/// `PATCH /projects/{id}` `{title?, databases?}`.
+/// `PATCH /projects/{project}` `{title?, databases?}`.
 pub(crate) async fn patch_project(
     State(state): State<AppState>,
     principal: Principal,
@@ -372,7 +372,7 @@ async fn replace_project_databases(
     Ok(())
 }
 
-/// `DELETE /projects/{id}`: the project, its database memberships and its
+/// `DELETE /projects/{project}`: the project, its database memberships and its
 /// IAM bindings (not the databases).
 pub(crate) async fn delete_project(
     State(state): State<AppState>,

@@ -42,7 +42,9 @@ pub(crate) async fn get_changelog(
     Path((project, database)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ChangelogQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::ChangelogsList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::ChangelogsList, &project)
+        .await?;
     let store = state.store();
     store_call!(store, s => s.get_project(&project).await)?;
     let targets: Vec<DatabaseRef> = project_databases(&state, &project)

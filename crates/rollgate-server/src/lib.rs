@@ -20,6 +20,10 @@
 //! ([`ENDPOINT_PERMISSIONS`]); [`Principal::require`] for workspace
 //! resources, [`Principal::require_in_project`] for everything under a
 //! project (workspace-wide roles plus the project's IAM bindings).
+//!
+//! The only HTTP handlers that connect to target databases are the release
+//! check (`check`) and the changelog, and they only read them; the check's
+//! live schemas are cached in memory per process.
 
 use std::fmt;
 use std::future::Future;
@@ -43,9 +47,11 @@ mod api;
 mod api_iam;
 mod api_instances;
 mod changelog;
+mod check;
 mod error;
 mod extract;
 mod metrics;
+mod policies;
 mod ratelimit;
 mod rollouts;
 mod store;
@@ -66,7 +72,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// source of the endpoint → permission table in the docs and of the access
 /// test matrix.
 ///
-/// Endpoints under `/api/v1/projects/{id}` check their permission in that
+/// Endpoints under `/api/v1/projects/{project}` check their permission in that
 /// project (workspace-wide roles plus the project's IAM bindings);
 /// `GET /api/v1/projects` lists only the projects the caller can get unless a
 /// workspace-wide role grants `rg.projects.list`. All others check
@@ -91,12 +97,12 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ("PATCH", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesUpdate),
     ("DELETE", "/api/v1/instances/{instance}/databases/{database}", Permission::DatabasesDelete),
     ("GET", "/api/v1/projects", Permission::ProjectsList),
-    ("GET", "/api/v1/projects/{id}", Permission::ProjectsGet),
+    ("GET", "/api/v1/projects/{project}", Permission::ProjectsGet),
     ("POST", "/api/v1/projects", Permission::ProjectsCreate),
-    ("PATCH", "/api/v1/projects/{id}", Permission::ProjectsUpdate),
-    ("DELETE", "/api/v1/projects/{id}", Permission::ProjectsDelete),
-    ("GET", "/api/v1/projects/{id}:getIamPolicy", Permission::ProjectsGetIamPolicy),
-    ("POST", "/api/v1/projects/{id}:setIamPolicy", Permission::ProjectsSetIamPolicy),
+    ("PATCH", "/api/v1/projects/{project}", Permission::ProjectsUpdate),
+    ("DELETE", "/api/v1/projects/{project}", Permission::ProjectsDelete),
+    ("GET", "/api/v1/projects/{project}:getIamPolicy", Permission::ProjectsGetIamPolicy),
+    ("POST", "/api/v1/projects/{project}:setIamPolicy", Permission::ProjectsSetIamPolicy),
     ("GET", "/api/v1/users", Permission::UsersList),
     ("GET", "/api/v1/users/{email}", Permission::UsersGet),
     ("POST", "/api/v1/users", Permission::UsersCreate),
@@ -184,10 +190,50 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
         "/api/v1/projects/{project}/databases/{database}/changelog",
         Permission::ChangelogsList,
     ),
+    (
+        "GET",
+        "/api/v1/reviewPolicies",
+        Permission::ReviewConfigsList,
+    ),
+    (
+        "GET",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsGet,
+    ),
+    (
+        "PUT",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsUpdate,
+    ),
+    (
+        "DELETE",
+        "/api/v1/environments/{id}/reviewPolicy",
+        Permission::ReviewConfigsDelete,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/reviewPolicy",
+        Permission::ReviewConfigsGet,
+    ),
+    (
+        "PUT",
+        "/api/v1/projects/{project}/reviewPolicy",
+        Permission::ReviewConfigsUpdate,
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{project}/reviewPolicy",
+        Permission::ReviewConfigsDelete,
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project}/releases:check",
+        Permission::ReleasesCheck,
+    ),
 ];
 
 /// Where an endpoint of [`ENDPOINT_PERMISSIONS`] checks its permission, told
-/// by its path: `project` under `/api/v1/projects/{id}`, `any project` for
+/// by its path: `project` under `/api/v1/projects/{project}`, `any project` for
 /// the project list, `workspace` otherwise.
 pub fn endpoint_scope(path: &str) -> &'static str {
     if path.starts_with("/api/v1/projects/{") {
@@ -214,7 +260,7 @@ pub fn endpoint_permissions_markdown() -> String {
          - `any project`: with the permission workspace-wide, every project is listed; with it only\n  \
            from project bindings, the projects where the caller holds `rg.projects.get`.\n\n\
          A workspace-wide project role (for example Project Developer in `users.roles`) applies in every project.\n\n\
-         One guard comes on top of the table: `PATCH /api/v1/projects/{id}` adding a database to the project\n\
+         One guard comes on top of the table: `PATCH /api/v1/projects/{project}` adding a database to the project\n\
          also needs `rg.databases.update` workspace-wide, or in a project that already holds that database.\n\n\
          | Method | Path | Permission | Checked in | Roles that grant it |\n\
          |---|---|---|---|---|\n",
@@ -286,6 +332,8 @@ struct Inner {
     setup_token: Mutex<Option<TokenHash>>,
     limiter: ratelimit::LoginLimiter,
     metrics: metrics::Metrics,
+    /// Live schemas of check targets (see `check`).
+    schema_cache: check::SchemaCache,
 }
 
 impl AppState {
@@ -298,6 +346,7 @@ impl AppState {
                 setup_token: Mutex::new(None),
                 limiter: Default::default(),
                 metrics: Default::default(),
+                schema_cache: Default::default(),
             }),
         }
     }
@@ -422,7 +471,7 @@ pub fn app(state: AppState) -> Router {
             get(api::list_projects).post(api::create_project),
         )
         .route(
-            "/projects/{id}",
+            "/projects/{project}",
             get(api_iam::get_project_or_policy)
                 .patch(api_iam::patch_project)
                 .delete(api_iam::delete_project)
@@ -495,6 +544,23 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/projects/{project}/databases/{database}/changelog",
             get(changelog::get_changelog),
+        )
+        .route("/reviewPolicies", get(policies::list_review_policies))
+        .route(
+            "/environments/{id}/reviewPolicy",
+            get(policies::get_environment_policy)
+                .put(policies::put_environment_policy)
+                .delete(policies::delete_environment_policy),
+        )
+        .route(
+            "/projects/{project}/reviewPolicy",
+            get(policies::get_project_policy)
+                .put(policies::put_project_policy)
+                .delete(policies::delete_project_policy),
+        )
+        .route(
+            "/projects/{project}/releases:check",
+            post(check::check_release),
         );
     Router::new()
         .route("/healthz", get(healthz))

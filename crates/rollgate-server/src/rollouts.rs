@@ -133,7 +133,9 @@ pub(crate) async fn create_release(
     Path(project): Path<String>,
     body: RawBody,
 ) -> Result<Response, AppError> {
-    principal.require_in_project(&state, Permission::ReleasesCreate, &project).await?;
+    principal
+        .require_in_project(&state, Permission::ReleasesCreate, &project)
+        .await?;
     let request: CreateReleaseRequest = body.parse("files, vcs")?;
     let resource = format!("projects/{project}/releases");
     let result = create_release_inner(&state, &project, request).await;
@@ -387,7 +389,9 @@ pub(crate) async fn list_releases(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::ReleasesList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::ReleasesList, &project)
+        .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_releases(&project, &query.page()).await)?;
     let items: Vec<Value> = page.items.iter().map(release_dto).collect();
@@ -401,7 +405,9 @@ pub(crate) async fn get_release(
     principal: Principal,
     Path((project, release)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::ReleasesGet, &project).await?;
+    principal
+        .require_in_project(&state, Permission::ReleasesGet, &project)
+        .await?;
     let store = state.store();
     let release = store_call!(store, s => s.get_release(&project, &release).await)?;
     Ok(Json(release_dto(&release)))
@@ -422,7 +428,9 @@ pub(crate) async fn create_plan(
     Path(project): Path<String>,
     body: RawBody,
 ) -> Result<Response, AppError> {
-    principal.require_in_project(&state, Permission::PlansCreate, &project).await?;
+    principal
+        .require_in_project(&state, Permission::PlansCreate, &project)
+        .await?;
     let request: CreatePlanRequest = body.parse("release, targets")?;
     let result = create_plan_inner(&state, &principal, &project, request).await;
     let (resource, outcome) = match &result {
@@ -432,14 +440,7 @@ pub(crate) async fn create_plan(
             format!("ERROR: {}", error.code),
         ),
     };
-    audit(
-        &state,
-        &principal,
-        "rg.plans.create",
-        &resource,
-        &outcome,
-    )
-    .await;
+    audit(&state, &principal, "rg.plans.create", &resource, &outcome).await;
     Ok((StatusCode::CREATED, Json(plan_dto(&result?))).into_response())
 }
 
@@ -579,7 +580,9 @@ pub(crate) async fn list_plans(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::PlansList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::PlansList, &project)
+        .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_plans(&project, &query.page()).await)?;
     let items: Vec<Value> = page.items.iter().map(plan_dto).collect();
@@ -593,7 +596,9 @@ pub(crate) async fn get_plan(
     principal: Principal,
     Path((project, plan)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::PlansGet, &project).await?;
+    principal
+        .require_in_project(&state, Permission::PlansGet, &project)
+        .await?;
     let id = parse_id("plan", &plan)?;
     let store = state.store();
     let plan = store_call!(store, s => s.get_plan(&project, id).await)?;
@@ -608,7 +613,9 @@ pub(crate) async fn create_rollout(
     principal: Principal,
     Path((project, plan)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::RolloutsCreate, &project).await?;
+    principal
+        .require_in_project(&state, Permission::RolloutsCreate, &project)
+        .await?;
     let result = create_rollout_inner(&state, &project, &plan).await;
     let (resource, outcome) = match &result {
         Ok(rollout) => (rollout_name(rollout), "OK".to_string()),
@@ -842,7 +849,9 @@ pub(crate) async fn list_rollouts(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::RolloutsList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::RolloutsList, &project)
+        .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_rollouts(&project, &query.page()).await)?;
     let mut items = Vec::with_capacity(page.items.len());
@@ -859,7 +868,9 @@ pub(crate) async fn get_rollout(
     principal: Principal,
     Path((project, rollout)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::RolloutsGet, &project).await?;
+    principal
+        .require_in_project(&state, Permission::RolloutsGet, &project)
+        .await?;
     let rollout = load_rollout(&state, &project, &rollout).await?;
     Ok(Json(rollout_dto(&rollout)))
 }
@@ -963,7 +974,9 @@ pub(crate) async fn run_tasks(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::TaskRunsCreate, &project).await?;
+    principal
+        .require_in_project(&state, Permission::TaskRunsCreate, &project)
+        .await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -1099,7 +1112,9 @@ pub(crate) async fn skip_tasks(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::TasksSkip, &project).await?;
+    principal
+        .require_in_project(&state, Permission::TasksSkip, &project)
+        .await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -1110,14 +1125,7 @@ pub(crate) async fn skip_tasks(
         Ok(skipped) => format!("OK: {} task(s) skipped", skipped.len()),
         Err(error) => format!("ERROR: {}: {}", error.code, shorten(&error.message)),
     };
-    audit(
-        &state,
-        &principal,
-        "rg.tasks.skip",
-        &resource,
-        &outcome,
-    )
-    .await;
+    audit(&state, &principal, "rg.tasks.skip", &resource, &outcome).await;
     Ok(Json(json!({ "skippedTasks": result? })))
 }
 
@@ -1191,7 +1199,9 @@ pub(crate) async fn cancel_task_runs(
     Path((project, rollout, stage)): Path<(String, String, String)>,
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::TaskRunsCancel, &project).await?;
+    principal
+        .require_in_project(&state, Permission::TaskRunsCancel, &project)
+        .await?;
     let resource = format!(
         "projects/{project}/rollouts/{}/stages/{}",
         shorten(&rollout),
@@ -1288,7 +1298,9 @@ pub(crate) async fn list_task_runs(
     principal: Principal,
     Path((project, rollout, stage, task)): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::TaskRunsList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::TaskRunsList, &project)
+        .await?;
     let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
     let store = state.store();
     let runs = store_call!(store, s => s.list_task_runs(task_id).await)?;
@@ -1304,7 +1316,9 @@ pub(crate) async fn get_task_run_log(
     principal: Principal,
     Path((project, rollout, stage, task, run)): Path<(String, String, String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    principal.require_in_project(&state, Permission::TaskRunsList, &project).await?;
+    principal
+        .require_in_project(&state, Permission::TaskRunsList, &project)
+        .await?;
     let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
     let run_id = parse_id("task run", &run)?;
     let store = state.store();

@@ -1658,6 +1658,83 @@ macro_rules! impl_store {
                     .collect::<Result<Vec<_>, sqlx::Error>>()
                     .map_err(|e| db_err("list task log", e))
             }
+
+            // ---- review policies ----
+
+            async fn put_review_policy(&self, policy: &$crate::ReviewPolicy) -> Result<(), $crate::StoreError> {
+                let (environment, project) = match &policy.attach {
+                    $crate::PolicyAttach::Environment(id) => {
+                        self.get_environment(id).await?;
+                        (Some(id.as_str()), None)
+                    }
+                    $crate::PolicyAttach::Project(id) => {
+                        self.get_project(id).await?;
+                        (None, Some(id.as_str()))
+                    }
+                };
+                let name = policy.attach.to_string();
+                sqlx::query(
+                    "INSERT INTO review_policies (attach, environment, project, review) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (attach) DO UPDATE SET review = excluded.review",
+                )
+                .bind(&name)
+                .bind(environment)
+                .bind(project)
+                .bind(&policy.review)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::write_err("put review policy", "review policy", &name, e))?;
+                Ok(())
+            }
+
+            async fn get_review_policy(&self, attach: &$crate::PolicyAttach) -> Result<$crate::ReviewPolicy, $crate::StoreError> {
+                use sqlx::Row as _;
+                let name = attach.to_string();
+                let row = sqlx::query("SELECT review FROM review_policies WHERE attach = $1")
+                    .bind(&name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("get review policy", e))?
+                    .ok_or_else(|| $crate::imp::not_found("review policy", format!("{name}/reviewPolicy")))?;
+                Ok($crate::ReviewPolicy {
+                    attach: attach.clone(),
+                    review: row.try_get("review").map_err(|e| $crate::imp::db_err("get review policy", e))?,
+                })
+            }
+
+            async fn list_review_policies(&self, page: &$crate::PageRequest) -> Result<$crate::Page<$crate::ReviewPolicy>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT attach, review FROM review_policies \
+                     WHERE CAST($1 AS TEXT) IS NULL OR attach > $1 ORDER BY attach LIMIT $2",
+                )
+                .bind(page.page_token.as_deref())
+                .bind($crate::imp::fetch_limit(page))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::db_err("list review policies", e))?;
+                let mut items = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let attach: String = row.try_get("attach").map_err(|e| $crate::imp::db_err("list review policies", e))?;
+                    let review: String = row.try_get("review").map_err(|e| $crate::imp::db_err("list review policies", e))?;
+                    let attach = $crate::PolicyAttach::parse(&attach).ok_or_else(|| $crate::StoreError::Database {
+                        context: "list review policies",
+                        message: format!("unexpected attach point `{attach}`"),
+                    })?;
+                    items.push($crate::ReviewPolicy { attach, review });
+                }
+                Ok($crate::imp::finish_page(page, items, |p| p.attach.to_string()))
+            }
+
+            async fn delete_review_policy(&self, attach: &$crate::PolicyAttach) -> Result<(), $crate::StoreError> {
+                let name = attach.to_string();
+                let done = sqlx::query("DELETE FROM review_policies WHERE attach = $1")
+                    .bind(&name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| $crate::imp::db_err("delete review policy", e))?;
+                $crate::imp::expect_found(done.rows_affected(), "review policy", format!("{name}/reviewPolicy"))
+            }
         }
     };
 }

@@ -422,6 +422,42 @@ pub struct TaskLogEntry {
     pub entry_json: String,
 }
 
+/// Where a review policy is attached: `environments/{id}` or `projects/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PolicyAttach {
+    Environment(String),
+    Project(String),
+}
+
+impl PolicyAttach {
+    /// Parses `environments/{id}` or `projects/{id}`.
+    pub fn parse(name: &str) -> Option<PolicyAttach> {
+        if let Some(id) = name.strip_prefix("environments/") {
+            return (!id.is_empty() && !id.contains('/'))
+                .then(|| PolicyAttach::Environment(id.to_string()));
+        }
+        let id = name.strip_prefix("projects/")?;
+        (!id.is_empty() && !id.contains('/')).then(|| PolicyAttach::Project(id.to_string()))
+    }
+}
+
+impl fmt::Display for PolicyAttach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyAttach::Environment(id) => write!(f, "environments/{id}"),
+            PolicyAttach::Project(id) => write!(f, "projects/{id}"),
+        }
+    }
+}
+
+/// A review policy: the `[review]` table of `rollgate.toml`, as the JSON
+/// (or TOML) text the server validated; the store does not interpret it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPolicy {
+    pub attach: PolicyAttach,
+    pub review: String,
+}
+
 /// Which implementation a metadata URL selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
@@ -815,4 +851,26 @@ pub trait Store: Send + Sync {
         &self,
         run_id: i64,
     ) -> impl Future<Output = Result<Vec<TaskLogEntry>, StoreError>> + Send;
+
+    // Review policies.
+    /// Creates or replaces the policy of an environment or project;
+    /// NotFound when that environment or project does not exist. Deleting
+    /// the environment or project deletes its policy.
+    fn put_review_policy(
+        &self,
+        policy: &ReviewPolicy,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_review_policy(
+        &self,
+        attach: &PolicyAttach,
+    ) -> impl Future<Output = Result<ReviewPolicy, StoreError>> + Send;
+    /// Ordered by attach point name (`environments/…` before `projects/…`).
+    fn list_review_policies(
+        &self,
+        page: &PageRequest,
+    ) -> impl Future<Output = Result<Page<ReviewPolicy>, StoreError>> + Send;
+    fn delete_review_policy(
+        &self,
+        attach: &PolicyAttach,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

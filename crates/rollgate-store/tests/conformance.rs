@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use rollgate_store::{
     Backend, ClaimLimits, Database, DatabaseRef, Environment, IamBinding, Instance, NewAuditEntry,
-    PageRequest,
-    PostgresStore, Project, ReleaseFile, Rollout, RunOutcome, ServiceAccount, Session, SqliteStore,
-    Store, StoreError, User, Vcs, status,
+    PageRequest, PolicyAttach, PostgresStore, Project, ReleaseFile, ReviewPolicy, Rollout,
+    RunOutcome, ServiceAccount, Session, SqliteStore, Store, StoreError, User, Vcs, status,
 };
 use sqlx::Connection as _;
 
@@ -517,6 +516,105 @@ async fn conformance<S: Store>(store: S) {
     ));
 }
 
+/// Review policies: upsert, get, list, delete, and cascade with their
+/// environment or project.
+async fn review_policy_conformance<S: Store>(store: S) {
+    store.create_environment(&env("dev", 1)).await.unwrap();
+    store.create_environment(&env("prod", 2)).await.unwrap();
+    store
+        .create_project(&Project {
+            id: "shop".into(),
+            title: "Shop".into(),
+        })
+        .await
+        .unwrap();
+    let dev = PolicyAttach::Environment("dev".into());
+    let prod = PolicyAttach::Environment("prod".into());
+    let shop = PolicyAttach::Project("shop".into());
+    let policy = |attach: &PolicyAttach, review: &str| ReviewPolicy {
+        attach: attach.clone(),
+        review: review.into(),
+    };
+    expect_not_found(
+        store.get_review_policy(&dev).await,
+        "review policy",
+        "environments/dev/reviewPolicy",
+    );
+    store
+        .put_review_policy(&policy(&dev, r#"{"template":"basic"}"#))
+        .await
+        .unwrap();
+    // Put replaces.
+    store
+        .put_review_policy(&policy(&dev, r#"{"template":"advanced"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_review_policy(&dev).await.unwrap(),
+        policy(&dev, r#"{"template":"advanced"}"#)
+    );
+    store
+        .put_review_policy(&policy(&prod, "template = \"sample\""))
+        .await
+        .unwrap();
+    store
+        .put_review_policy(&policy(&shop, r#"{"template":"none"}"#))
+        .await
+        .unwrap();
+    expect_not_found(
+        store
+            .put_review_policy(&policy(&PolicyAttach::Environment("nope".into()), "{}"))
+            .await,
+        "environment",
+        "nope",
+    );
+    expect_not_found(
+        store
+            .put_review_policy(&policy(&PolicyAttach::Project("nope".into()), "{}"))
+            .await,
+        "project",
+        "nope",
+    );
+    let (names, pages) =
+        page_all!(store, list_review_policies; 2, |p: &ReviewPolicy| p.attach.to_string());
+    assert_eq!(
+        names,
+        ["environments/dev", "environments/prod", "projects/shop"]
+    );
+    assert_eq!(pages, 2);
+    store.delete_review_policy(&prod).await.unwrap();
+    expect_not_found(
+        store.delete_review_policy(&prod).await,
+        "review policy",
+        "environments/prod/reviewPolicy",
+    );
+    // Deleting the environment or the project deletes its policy.
+    store.delete_environment("dev").await.unwrap();
+    store.delete_project("shop").await.unwrap();
+    let left = store
+        .list_review_policies(&PageRequest::default())
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "{left:?}");
+    assert_eq!(PolicyAttach::parse("projects/shop"), Some(shop));
+    assert_eq!(PolicyAttach::parse("instances/x"), None);
+    assert_eq!(PolicyAttach::parse("environments/"), None);
+}
+
+#[tokio::test]
+async fn sqlite_review_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    review_policy_conformance(SqliteStore::open(dir.path().join("meta.db")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_review_policies() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    review_policy_conformance(store.clone()).await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_conformance() {
     let dir = tempfile::tempdir().unwrap();
@@ -861,10 +959,7 @@ async fn sqlite_0003_gives_existing_instances_an_environment() {
         .run_to(2, &mut conn)
         .await
         .unwrap();
-    sqlx::raw_sql(BEFORE_0003)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(BEFORE_0003).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     check_0003_backfill(SqliteStore::open(&path).await.unwrap()).await;
 }
@@ -877,10 +972,7 @@ async fn postgres_0003_gives_existing_instances_an_environment() {
         .run_to(2, &mut conn)
         .await
         .unwrap();
-    sqlx::raw_sql(BEFORE_0003)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(BEFORE_0003).execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     let store = PostgresStore::connect(&db.url).await.unwrap();
     check_0003_backfill(store.clone()).await;

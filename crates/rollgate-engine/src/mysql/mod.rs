@@ -564,6 +564,35 @@ impl Engine for MysqlEngine {
         Ok(())
     }
 
+    async fn read_history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
+        if !self.history_ready {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            )
+            .bind(&self.history_database)
+            .bind(crate::HISTORY_TABLE)
+            .fetch_optional(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(format!("looking for {}", self.history_table), &error)
+            })?;
+            if exists.is_none() {
+                return Ok(Vec::new());
+            }
+        }
+        let sql = format!("{} ORDER BY id", select_history(&self.history_table));
+        // The only interpolated part is the quoted history table name.
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut self.connection)
+            .await
+            .map_err(|error| {
+                self.database_error(format!("reading {}", self.history_table), &error)
+            })?;
+        rows.iter()
+            .map(|row| history_record(row, &self.history_table))
+            .collect()
+    }
+
     async fn history(&mut self) -> Result<Vec<HistoryRecord>, EngineError> {
         self.ensure_history().await?;
         let sql = format!("{} ORDER BY id", select_history(&self.history_table));
@@ -789,6 +818,50 @@ impl Engine for MysqlEngine {
     /// statements.
     async fn dry_run(&mut self, _files: &[ApplyFile]) -> Result<(), EngineError> {
         Ok(())
+    }
+
+    async fn table_rows(&mut self) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let database = self.database.clone();
+        let rows: Vec<(String, Option<u64>)> = sqlx::query_as(
+            "SELECT CAST(table_name AS CHAR), CAST(table_rows AS UNSIGNED) FROM information_schema.tables \
+             WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+        )
+        .bind(&database)
+        .fetch_all(&mut self.connection)
+        .await
+        .map_err(|error| self.database_error(format!("reading table statistics of `{database}`"), &error))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(name, _)| name != crate::HISTORY_TABLE)
+            .filter_map(|(name, rows)| Some((name, rows?)))
+            .collect())
+    }
+
+    async fn explain_rows(&mut self, sql: &str) -> Result<Option<u64>, EngineError> {
+        // A prepared statement: one statement only. The tabular plan has a
+        // `rows` estimate per table read.
+        let explained = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&mut self.connection)
+            .await;
+        let Ok(rows) = explained else {
+            return Ok(None);
+        };
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                use sqlx::Row as _;
+                // MariaDB types the column VARCHAR, MySQL BIGINT UNSIGNED.
+                row.try_get::<Option<u64>, _>("rows")
+                    .ok()
+                    .flatten()
+                    .or_else(|| {
+                        row.try_get::<Option<String>, _>("rows")
+                            .ok()
+                            .flatten()
+                            .and_then(|text| text.trim().parse().ok())
+                    })
+            })
+            .max())
     }
 
     async fn dump_schema(&mut self) -> Result<schema::SchemaSnapshot, EngineError> {

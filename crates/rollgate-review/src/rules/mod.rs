@@ -6,8 +6,8 @@ use crate::rule::RuleDef;
 
 mod builtin;
 mod column;
-mod common;
-mod hygiene;
+pub(crate) mod common;
+pub(crate) mod hygiene;
 mod index;
 mod naming;
 mod safety;

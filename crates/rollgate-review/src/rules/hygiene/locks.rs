@@ -7,7 +7,7 @@ use rollgate_sql::ast::{AlterTableActionKind, TableConstraintKind};
 /// modes (ACCESS SHARE, ROW SHARE, ROW EXCLUSIVE) are what ordinary queries
 /// take, and a migration taking them blocks nobody.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Lock {
+pub(crate) enum Lock {
     /// Allows reads and writes; conflicts with other schema changes,
     /// VACUUM and index builds.
     ShareUpdateExclusive,
@@ -61,7 +61,7 @@ impl Lock {
 
 /// The lock one `ALTER TABLE` action takes on the altered table
 /// (PostgreSQL's `AlterTableGetLockLevel`, simplified).
-pub(super) fn alter_action_lock(kind: &AlterTableActionKind) -> Lock {
+pub(crate) fn alter_action_lock(kind: &AlterTableActionKind) -> Lock {
     match kind {
         AlterTableActionKind::ValidateConstraint { .. }
         | AlterTableActionKind::AttachPartition { .. } => Lock::ShareUpdateExclusive,

@@ -5,7 +5,7 @@
 
 use crate::rule::RuleDef;
 
-mod locks;
+pub(crate) mod locks;
 mod objects;
 mod types;
 
