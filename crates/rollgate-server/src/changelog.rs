@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use rollgate_auth::Permission;
 use rollgate_engine::any::AnyEngine;
-use rollgate_engine::{Engine, HistoryRecord, TargetUrl};
+use rollgate_engine::{Engine, HistoryRecord};
 use rollgate_store::DatabaseRef;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,7 +24,6 @@ use crate::error::AppError;
 use crate::extract::{ApiQuery, Principal};
 use crate::rollouts::project_databases;
 use crate::store::store_call;
-use crate::worker::instance_url_aad;
 
 /// How long reading one target's history may take.
 const TARGET_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,18 +105,7 @@ async fn read_history(
     let store = state.store();
     let instance = store_call!(store, s => s.get_instance(&target.instance).await)
         .map_err(|e| format!("cannot read instance `{}`: {e}", target.instance))?;
-    let url_text = state
-        .key_ring()
-        .decrypt(&instance.url_envelope, &instance_url_aad(&instance.id))
-        .map_err(|e| {
-            format!(
-                "cannot decrypt the connection URL of instances/{}: {e}",
-                instance.id
-            )
-        })?;
-    // As the workers do: the instance's URL is the target's connection.
-    let url = TargetUrl::parse(&url_text).map_err(|e| e.to_string())?;
-    drop(url_text);
+    let url = crate::target::database_url(state.key_ring(), &instance, &target.name)?;
     let read = async {
         let mut engine = AnyEngine::connect(&url, None).await?;
         engine.history().await

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{Path, State};
 use rollgate_auth::Permission;
+use rollgate_engine::Engine;
 use rollgate_engine::any::AnyEngine;
-use rollgate_engine::{Engine, TargetUrl};
 use rollgate_migration::{
     ChangeType, FileState, Loaded, MigrationFile, PlanError, PlanOptions, Version,
 };
@@ -40,7 +40,6 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::extract::{ApiJson, Principal};
 use crate::store::store_call;
-use crate::worker::instance_url_aad;
 
 /// Most files one check accepts.
 pub const MAX_FILES: usize = 200;
@@ -487,22 +486,10 @@ async fn connect(
 ) -> Result<Result<(AnyEngine, String), String>, AppError> {
     let store = &state.inner.store;
     let instance = store_call!(store, s => s.get_instance(&database.instance).await)?;
-    let Ok(url_text) = state
-        .key_ring()
-        .decrypt(&instance.url_envelope, &instance_url_aad(&instance.id))
-    else {
-        return Ok(Err(format!(
-            "{target}: the connection URL of instances/{} cannot be decrypted with this server's master key; set the instance's URL again",
-            instance.id
-        )));
+    let url = match crate::target::database_url(state.key_ring(), &instance, &database.name) {
+        Ok(url) => url,
+        Err(message) => return Ok(Err(format!("{target}: {message}"))),
     };
-    let Ok(url) = TargetUrl::parse(&url_text) else {
-        return Ok(Err(format!(
-            "{target}: the connection URL of instances/{} is not a database URL; set it again",
-            instance.id
-        )));
-    };
-    drop(url_text);
     match tokio::time::timeout(CONNECT_TIMEOUT, AnyEngine::connect(&url, None)).await {
         Ok(Ok(engine)) => Ok(Ok((engine, instance.url_envelope))),
         Ok(Err(error)) => {

@@ -55,6 +55,7 @@ mod policies;
 mod ratelimit;
 mod rollouts;
 mod store;
+mod target;
 mod time;
 pub mod worker;
 

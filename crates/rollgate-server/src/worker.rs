@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rollgate_engine::any::AnyEngine;
-use rollgate_engine::{ApplyOptions, Engine, EngineError, Progress, TargetUrl};
+use rollgate_engine::{ApplyOptions, Engine, EngineError, Progress};
 use rollgate_migration::{MigrationFile, PlanOptions};
 use rollgate_store::{ClaimLimits, ClaimedRun, RunOutcome, StoreError};
 use serde_json::{Value, json};
@@ -314,18 +314,8 @@ impl RunContext<'_> {
         let release = store_call!(store, s => s.get_release(&run.project, &run.release).await)?;
         let database = store_call!(store, s => s.get_database(&run.database).await)?;
         let instance = store_call!(store, s => s.get_instance(&database.instance).await)?;
-        let url_text = self
-            .state
-            .key_ring()
-            .decrypt(&instance.url_envelope, &instance_url_aad(&instance.id))
-            .map_err(|e| {
-                Failure::Task(format!(
-                    "cannot decrypt the connection URL of instances/{}: {e}",
-                    instance.id
-                ))
-            })?;
-        let url = TargetUrl::parse(&url_text).map_err(|e| Failure::Task(e.to_string()))?;
-        drop(url_text);
+        let url = crate::target::database_url(self.state.key_ring(), &instance, &database.name)
+            .map_err(Failure::Task)?;
         let mut engine = AnyEngine::connect(&url, None)
             .await
             .map_err(|e| Failure::Task(e.to_string()))?;

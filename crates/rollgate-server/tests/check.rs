@@ -93,9 +93,16 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
-    /// Registers `instances/{id}/databases/app` at `url` in `environment`,
-    /// a database of project `shop` when `in_project`.
+    /// Registers instance `id` at `url` in `environment` with the one
+    /// database the URL names (`main` of a SQLite file, the PostgreSQL
+    /// URL's database), a database of project `shop` when `in_project`;
+    /// returns the target's name.
     async fn target(&self, id: &str, url: &str, environment: &str, in_project: bool) -> String {
+        let name = if url.starts_with("sqlite:") {
+            "main".to_string()
+        } else {
+            url.rsplit('/').next().unwrap().to_string()
+        };
         self.store
             .create_instance(&Instance {
                 id: id.into(),
@@ -108,18 +115,18 @@ impl Harness {
         self.store
             .create_database(&Database {
                 instance: id.into(),
-                name: "app".into(),
+                name: name.clone(),
                 environment: environment.into(),
             })
             .await
             .unwrap();
         if in_project {
             self.store
-                .add_project_database("shop", &DatabaseRef::new(id, "app"))
+                .add_project_database("shop", &DatabaseRef::new(id, name.as_str()))
                 .await
                 .unwrap();
         }
-        format!("instances/{id}/databases/app")
+        format!("instances/{id}/databases/{name}")
     }
 
     fn sqlite_url(&self, name: &str) -> String {
@@ -881,7 +888,7 @@ async fn bad_requests_say_what_to_fix() {
         (
             json!({ "files": [good], "targets": [outside] }),
             StatusCode::BAD_REQUEST,
-            "instances/other/databases/app",
+            "instances/other/databases/main",
         ),
         (
             json!({ "files": [good], "targets": ["app"] }),

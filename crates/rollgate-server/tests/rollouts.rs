@@ -60,7 +60,8 @@ struct Harness {
 
 /// Environments test (automatic) and prod (manual: project releasers);
 /// project `shop`; `targets` are (instance id, environment, target URL),
-/// each instance holding database `main`, all in the project.
+/// each holding one database in the project: `main` of a SQLite file, the
+/// URL's database on PostgreSQL (see [`database_of`]).
 async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, String)]) {
     store
         .create_environment(&Environment {
@@ -105,13 +106,13 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, 
         store
             .create_database(&Database {
                 instance: id.to_string(),
-                name: "main".into(),
+                name: database_of(url),
                 environment: environment.to_string(),
             })
             .await
             .unwrap();
         store
-            .add_project_database("shop", &DatabaseRef::new(*id, "main"))
+            .add_project_database("shop", &DatabaseRef::new(*id, database_of(url)))
             .await
             .unwrap();
     }
@@ -152,6 +153,27 @@ async fn finish<S: Store>(
         state,
         _dir: dir,
         _pg: pg,
+    }
+}
+
+/// The database a target URL names: `main` for a SQLite file, else the
+/// URL's path (the instance URL is re-targeted to it, so it stays the same).
+fn database_of(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        "main".into()
+    } else {
+        url.rsplit('/').next().unwrap().to_string()
+    }
+}
+
+impl Harness {
+    /// The database of instance `instance` (`main`, or a PostgreSQL test database).
+    fn database(&self, instance: &str) -> String {
+        let prefix = format!("rg_rollout_test_{instance}_");
+        self._pg
+            .iter()
+            .find(|db| db.name.starts_with(&prefix))
+            .map_or_else(|| "main".to_string(), |db| db.name.clone())
     }
 }
 
@@ -276,7 +298,7 @@ async fn roll(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
     assert_eq!(status, StatusCode::CREATED, "{release}");
     let targets: Vec<String> = targets
         .iter()
-        .map(|t| format!("instances/{t}/databases/main"))
+        .map(|t| format!("instances/{t}/databases/{}", h.database(t)))
         .collect();
     let (status, plan) = call(
         h,
@@ -421,7 +443,10 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("stage `prod` cannot run yet"), "{message}");
     assert!(
-        message.contains("instances/t1/databases/main in `test` is NOT_STARTED"),
+        message.contains(&format!(
+            "instances/t1/databases/{} in `test` is NOT_STARTED",
+            h.database("t1")
+        )),
         "{message}"
     );
 
@@ -514,7 +539,7 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
         "a URL leaked: {text}"
     );
 
-    // Changelog: every project database named `main`, read from the targets.
+    // Changelog: the project databases with t1's database's name, read from the targets.
     let (status, changelog) = call(
         h,
         "GET",
@@ -531,7 +556,10 @@ async fn rollout_over_test_then_prod(h: &Harness, urls: &[String]) {
     let (status, changelog) = call(
         h,
         "GET",
-        "/api/v1/projects/shop/databases/main/changelog?instance=t1",
+        &format!(
+            "/api/v1/projects/shop/databases/{}/changelog?instance=t1",
+            h.database("t1")
+        ),
         &h.releaser,
         None,
     )
