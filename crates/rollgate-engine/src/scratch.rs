@@ -20,37 +20,20 @@ fn database_error(context: &str, error: sqlx::Error) -> EngineError {
     }
 }
 
-/// The URL with its database (the path) replaced.
-fn with_database(url: &TargetUrl, name: &str) -> Result<TargetUrl, EngineError> {
-    let text = url.expose();
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or_else(|| EngineError::BadUrl(format!("{url}: no scheme")))?;
-    let (before_query, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let authority = before_query.split('/').next().unwrap_or("");
-    let mut new = format!("{scheme}://{authority}/{name}");
-    if let Some(query) = query {
-        new.push('?');
-        new.push_str(query);
-    }
-    TargetUrl::parse(&new)
-}
-
 impl Scratch {
     /// Creates an empty scratch database next to `target`.
     pub async fn create(target: &TargetUrl) -> Result<Scratch, EngineError> {
+        Scratch::create_prefixed(target, "rollgate_scratch").await
+    }
+
+    /// Creates an empty database named `{prefix}_{pid}_{n}` next to `target`;
+    /// `prefix` is letters, digits and underscores.
+    pub async fn create_prefixed(target: &TargetUrl, prefix: &str) -> Result<Scratch, EngineError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let name = format!(
-            "rollgate_scratch_{}_{}",
-            std::process::id(),
-            nanos % 1_000_000_000
-        );
+        let name = format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000);
         let connect_error = |error: sqlx::Error| EngineError::Connect {
             target: target.redacted().to_string(),
             message: error.to_string(),
@@ -89,10 +72,15 @@ impl Scratch {
             }
         }
         Ok(Scratch {
-            url: with_database(target, &name)?,
+            url: target.for_database(&name)?,
             name,
             admin: target.clone(),
         })
+    }
+
+    /// The database's name.
+    pub fn database(&self) -> &str {
+        &self.name
     }
 
     /// Drops the scratch database.

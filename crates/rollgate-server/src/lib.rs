@@ -607,26 +607,38 @@ pub async fn run_with_workers(
     workers: worker::WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    serve(config, workers, listener, admin_from_env(), shutdown).await
+}
+
+/// [`run_with_workers`] on a listener the caller bound (so it knows the
+/// address, e.g. after binding port 0), with the first admin given rather
+/// than read from the environment.
+pub async fn serve(
+    config: ServerConfig,
+    workers: worker::WorkerConfig,
+    listener: tokio::net::TcpListener,
+    admin: Option<AdminCredentials>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let store = open_store(&config).await?;
     let master_key = load_master_key(&config.data_dir)?;
     let state = AppState::new(store, KeyRing::new(master_key), config.body_limit);
-    let admin = admin_from_env();
     match bootstrap(&state, admin).await? {
         Bootstrap::NotNeeded => {}
         Bootstrap::AdminCreated => {
-            eprintln!("rollgate: created the first Workspace Admin from ROLLGATE_ADMIN_EMAIL")
+            tracing::info!("created the first Workspace Admin")
         }
         Bootstrap::SetupToken(secret) => eprintln!(
             "rollgate: no admin yet. Create one, once, with:\n  POST /setup {{\"token\": \"{}\", \"email\": \"…\", \"password\": \"…\"}}\n(or restart with ROLLGATE_ADMIN_EMAIL and ROLLGATE_ADMIN_PASSWORD set)",
             secret.expose()
         ),
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    eprintln!("rollgate: serving on http://{}", listener.local_addr()?);
+    tracing::info!("serving on http://{}", listener.local_addr()?);
 
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);

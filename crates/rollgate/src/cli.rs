@@ -49,6 +49,39 @@ pub enum Command {
     /// review policies and accounts in workspace.toml, or export them.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Start a server with two target databases (Test, Prod) and run the whole
+    /// check → release → rollout flow against them, narrated.
+    #[command(after_help = QUICKSTART_HELP)]
+    Quickstart(QuickstartArgs),
+}
+
+const QUICKSTART_HELP: &str = "\
+Everything lives in a fresh directory (or --data-dir): the server's embedded store and, unless
+--postgres is given, the two SQLite target databases. With --postgres URL, two databases named
+rollgate_quickstart_* are created on that server (and dropped again with --once).
+
+Exit codes:
+  0  the flow completed
+  1  a step of the flow failed (the message says which)
+  2  usage error, or the address or database server is unavailable";
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Exit after the flow instead of keeping the server running.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Address for the server (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Directory for the server's store and the SQLite targets (default: a fresh temporary one).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+
+    /// Use this PostgreSQL server for the two target databases instead of SQLite files.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub postgres: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

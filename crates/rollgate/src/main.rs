@@ -15,6 +15,7 @@ mod client;
 mod db;
 mod lint;
 mod migrate_cmd;
+mod quickstart;
 mod rules_cmd;
 mod schema_cmd;
 mod workspace_cmd;
@@ -33,7 +34,6 @@ fn server(args: cli::ServerArgs) -> anyhow::Result<u8> {
         data_dir: args.data_dir,
         metadata_url: args.metadata_url,
         body_limit: args.body_limit,
-        ..Default::default()
     };
     db::runtime()?.block_on(async {
         let shutdown = async {
@@ -86,6 +86,7 @@ fn main() -> ExitCode {
         cli::Command::Server(args) => server(args),
         cli::Command::Workspace(cli::WorkspaceCommand::Apply(args)) => workspace_cmd::apply(args),
         cli::Command::Workspace(cli::WorkspaceCommand::Export(args)) => workspace_cmd::export(args),
+        cli::Command::Quickstart(args) => quickstart::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

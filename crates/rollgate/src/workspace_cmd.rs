@@ -23,8 +23,10 @@ use crate::db::Exit;
 pub fn apply(args: WorkspaceApplyArgs) -> anyhow::Result<u8> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let desired = parse_file(&args.file.display().to_string(), &text)?;
-    check_secret_variables(&desired)?;
+    let desired = parse_file(&args.file.display().to_string(), &text, &|name| {
+        std::env::var(name).ok()
+    })?;
+    check_secret_variables(&desired, &|name| std::env::var(name).ok())?;
     crate::db::runtime()?.block_on(async {
         let client = connect(&args.connection).await?;
         let outcome = apply_workspace(
@@ -34,6 +36,7 @@ pub fn apply(args: WorkspaceApplyArgs) -> anyhow::Result<u8> {
                 prune: args.prune,
                 dry_run: args.dry_run,
                 caller: args.connection.service_account.trim().to_string(),
+                secrets: Box::new(|name| std::env::var(name).ok()),
             },
             &mut std::io::stdout().lock(),
         )
@@ -62,8 +65,12 @@ async fn connect(connection: &ServerConnection) -> anyhow::Result<Client> {
 
 /// Parses workspace.toml, expanding `${VAR}` from the environment; every
 /// error is printed with the file name, then the command exits with 2.
-pub fn parse_file(file: &str, text: &str) -> anyhow::Result<Workspace> {
-    rollgate_workspace::parse(text, &|name| std::env::var(name).ok()).map_err(|errors| {
+pub fn parse_file(
+    file: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Workspace> {
+    rollgate_workspace::parse(text, env).map_err(|errors| {
         let lines: Vec<String> = errors
             .iter()
             .map(|error| format!("{file}: {error}"))
@@ -78,18 +85,21 @@ pub fn parse_file(file: &str, text: &str) -> anyhow::Result<Workspace> {
 
 /// Every `password_env` and `key_env` must be set before anything is sent,
 /// so a missing variable never leaves a half-applied workspace.
-fn check_secret_variables(desired: &Workspace) -> anyhow::Result<()> {
+pub fn check_secret_variables(
+    desired: &Workspace,
+    secrets: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
     let mut missing = Vec::new();
     for user in &desired.users {
         if let Some(var) = &user.password_env
-            && std::env::var(var).is_err()
+            && secrets(var).is_none()
         {
             missing.push(format!("users/{}: password_env `{var}`", user.email));
         }
     }
     for account in &desired.service_accounts {
         if let Some(var) = &account.key_env
-            && std::env::var(var).is_err()
+            && secrets(var).is_none()
         {
             missing.push(format!("serviceAccounts/{}: key_env `{var}`", account.name));
         }
@@ -103,11 +113,16 @@ fn check_secret_variables(desired: &Workspace) -> anyhow::Result<()> {
     )
 }
 
+/// Looks up a secret by the name of the variable holding it.
+pub type SecretLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 pub struct Options {
     pub prune: bool,
     pub dry_run: bool,
     /// Who applies: never deleted by `--prune`.
     pub caller: String,
+    /// Looks up the variables `password_env` and `key_env` name.
+    pub secrets: SecretLookup,
 }
 
 /// Converges the server to `desired`, writing one line per change to `out`.
@@ -148,7 +163,7 @@ pub async fn apply_workspace(
     }
     let mut counts = BTreeMap::<&str, usize>::new();
     for (done, change) in changes.iter().enumerate() {
-        if let Err(error) = send(client, change, out).await {
+        if let Err(error) = send(client, change, &*options.secrets, out).await {
             let message = match error.downcast_ref::<ApiError>() {
                 Some(api) => api.to_string(),
                 None => format!("{error:#}"),
@@ -208,10 +223,11 @@ fn describe(change: &Change) -> String {
 async fn send(
     client: &Client,
     change: &Change,
+    secrets: &dyn Fn(&str) -> Option<String>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     match change {
-        Change::Create(resource) => create(client, resource, out).await,
+        Change::Create(resource) => create(client, resource, secrets, out).await,
         Change::Update { resource, .. } => update(client, resource).await,
         Change::Delete(name) => client.delete(&format!("/api/v1/{name}")).await.map(drop),
     }
@@ -220,6 +236,7 @@ async fn send(
 async fn create(
     client: &Client,
     resource: &Resource,
+    secrets: &dyn Fn(&str) -> Option<String>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     match resource {
@@ -266,14 +283,14 @@ async fn create(
         Resource::User(user) => {
             let mut body = json!({ "email": user.email, "roles": roles(&user.roles) });
             if let Some(var) = &user.password_env {
-                body["password"] = json!(secret_from(var)?);
+                body["password"] = json!(secret_from(secrets, var)?);
             }
             client.post("/api/v1/users", &body).await?;
         }
         Resource::ServiceAccount(account) => {
             let mut body = json!({ "name": account.name, "roles": roles(&account.roles) });
             if let Some(var) = &account.key_env {
-                body["key"] = json!(secret_from(var)?);
+                body["key"] = json!(secret_from(secrets, var)?);
             }
             let created = client.post("/api/v1/serviceAccounts", &body).await?;
             if let Some(key) = created["key"].as_str() {
@@ -356,8 +373,8 @@ async fn update(client: &Client, resource: &Resource) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn secret_from(var: &str) -> anyhow::Result<String> {
-    std::env::var(var).with_context(|| format!("the environment variable `{var}` is not set"))
+fn secret_from(secrets: &dyn Fn(&str) -> Option<String>, var: &str) -> anyhow::Result<String> {
+    secrets(var).with_context(|| format!("the environment variable `{var}` is not set"))
 }
 
 fn roles(roles: &[Role]) -> Vec<&'static str> {
@@ -536,9 +553,7 @@ pub async fn read_current(
     }
 
     current.instances.sort_by(|a, b| a.id.cmp(&b.id));
-    current
-        .databases
-        .sort_by(|a, b| a.resource_name().cmp(&b.resource_name()));
+    current.databases.sort_by_key(Database::resource_name);
     current.projects.sort_by(|a, b| a.id.cmp(&b.id));
     current
         .review_policies
