@@ -7,8 +7,12 @@
 //! - `bench-migrate`: times `rollgate migrate` on PostgreSQL against `psql -1`
 //!   and dbmate, a no-op re-run and a fan-out to many databases
 //!   (`bench_migrate.rs`).
+//! - `bench-server`: start-up time, idle RSS and the latency of concurrent
+//!   `releases:check` calls against a running `rollgate server`
+//!   (`bench_server.rs`).
 
 mod bench_migrate;
+mod bench_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
@@ -37,6 +41,13 @@ Tasks:
       medians, ratios and the rows recorded in BENCHMARKS.md. Every database it creates is
       named rgbench_<pid>_* and dropped afterwards. --rollgate PATH times that binary
       instead of building the workspace's.
+  bench-server [--requests C] [--files F] [--runs R] [--seed S]
+      Build rollgate (release), generate F files (default 50) with gen_corpus.py, create two
+      PostgreSQL databases on 127.0.0.1:5432, start `rollgate server` on embedded storage
+      (start-up time to /readyz, first start and restart), set up a project with both
+      databases, read the idle RSS, then send C (default 200) concurrent releases:check
+      calls of the F files against both targets, R times (default 3): p50/p99/max latency,
+      errors, peak RSS. Peer in the same run: `rollgate lint` of the same files.
 ";
 
 /// The smaller corpus of the memory-growth check: peak RSS on this many files
@@ -60,6 +71,9 @@ fn run(mut args: impl Iterator<Item = String>) -> Result<()> {
         Some("bench-lint") => bench_lint(&BenchArgs::parse(args)?),
         Some("bench-migrate") => {
             bench_migrate::bench_migrate(&bench_migrate::MigrateBenchArgs::parse(args)?)
+        }
+        Some("bench-server") => {
+            bench_server::bench_server(&bench_server::ServerBenchArgs::parse(args)?)
         }
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -389,7 +403,7 @@ impl RollgateSummary {
 
 /// A generated corpus: a directory of `NNNNNN_<verb>_<table>.sql` files
 /// directly under target/bench, plus the generator's MANIFEST.json.
-struct Corpus {
+pub(crate) struct Corpus {
     /// The directory's name inside target/bench, e.g. `corpus`.
     name: String,
     files: usize,
@@ -402,7 +416,7 @@ struct Corpus {
 /// file count and seed. A directory with other parameters is deleted first:
 /// the generator does not remove files, so a smaller corpus written over a
 /// larger one would keep the extra files.
-fn ensure_corpus(
+pub(crate) fn ensure_corpus(
     generator: &Path,
     bench_dir: &Path,
     name: &str,
@@ -548,7 +562,7 @@ impl Stats {
     }
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let middle = sorted.len() / 2;
@@ -802,7 +816,7 @@ fn shell_words(program: &str, args: &[String]) -> String {
 }
 
 /// Runs a setup command with inherited output and fails if it fails.
-fn run_to_completion(command: &mut Command) -> Result<()> {
+pub(crate) fn run_to_completion(command: &mut Command) -> Result<()> {
     let description = format!("{command:?}");
     let status = command
         .status()
@@ -817,7 +831,7 @@ fn step(message: &str) {
     eprintln!("bench-lint: {message}");
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives inside the workspace")
@@ -825,7 +839,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Where cargo puts build output: `$CARGO_TARGET_DIR` if set, else `<workspace>/target`.
-fn target_dir(workspace: &Path) -> PathBuf {
+pub(crate) fn target_dir(workspace: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace.join(dir),
         None => workspace.join("target"),
