@@ -6,7 +6,7 @@
 //!
 //! Each case runs on a fresh [`support::World`], so a DELETE or a create
 //! never changes what the next case sees. To cover a new endpoint, add one
-//! line to [`CASES`] (and, if it needs more data, to `World::new`); the
+//! line to [`CASES`] (and, if it needs more data, to `World::with_rollout`); the
 //! matrix fails while an endpoint has no case.
 
 mod support;
@@ -74,7 +74,7 @@ const CASES: &[Case] = &[
     case("GET", "/api/v1/environments/{id}", "/api/v1/environments/test", None, 200),
     case("POST", "/api/v1/environments", "/api/v1/environments", Some(r#"{"id":"staging"}"#), 201),
     case("PATCH", "/api/v1/environments/{id}", "/api/v1/environments/test", Some(r#"{"title":"Testing"}"#), 200),
-    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/prod", None, 204),
+    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/archive", None, 204),
     case("GET", "/api/v1/instances", "/api/v1/instances", None, 200),
     case("GET", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, 200),
     case("POST", "/api/v1/instances", "/api/v1/instances", Some(r#"{"id":"my","engine":"mysql","url":"mysql://root:pw@127.0.0.1:3306/x","environment":"prod"}"#), 201),
@@ -106,6 +106,29 @@ const CASES: &[Case] = &[
     case("DELETE", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, 204),
     case("POST", "/api/v1/serviceAccounts/{name}:rotateKey", "/api/v1/serviceAccounts/ci:rotateKey", None, 200),
     case("GET", "/api/v1/auditLogs", "/api/v1/auditLogs", None, 200),
+    case("GET", "/api/v1/projects/{project}/releases", "/api/v1/projects/shop/releases", None, 200),
+    case("POST", "/api/v1/projects/{project}/releases", "/api/v1/projects/shop/releases", Some(r#"{"files":[{"path":"migrations/2_items.sql","version":"2","statement":"CREATE TABLE items (id INTEGER PRIMARY KEY);"}],"vcs":{"commitSha":"abc123"}}"#), 201),
+    case("GET", "/api/v1/projects/{project}/releases/{release}", "/api/v1/projects/shop/releases/release_20260101-RC1", None, 200),
+    case("GET", "/api/v1/projects/{project}/plans", "/api/v1/projects/shop/plans", None, 200),
+    case("POST", "/api/v1/projects/{project}/plans", "/api/v1/projects/shop/plans", Some(r#"{"release":"projects/shop/releases/release_20260101-RC1","targets":["instances/pg/databases/app"]}"#), 201),
+    case("GET", "/api/v1/projects/{project}/plans/{plan}", "/api/v1/projects/shop/plans/1", None, 200),
+    case("POST", "/api/v1/projects/{project}/plans/{plan}/rollout", "/api/v1/projects/shop/plans/2/rollout", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts", "/api/v1/projects/shop/rollouts", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}", "/api/v1/projects/shop/rollouts/1", None, 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run", "/api/v1/projects/shop/rollouts/1/stages/test/tasks:run", Some("{}"), 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip", "/api/v1/projects/shop/rollouts/1/stages/test/tasks:skip", Some(r#"{"reason":"applied by hand"}"#), 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel", "/api/v1/projects/shop/rollouts/1/stages/prod/taskRuns:cancel", Some("{}"), 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns", "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log", "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns/1/log", None, 200),
+    case("GET", "/api/v1/projects/{project}/databases/{database}/changelog", "/api/v1/projects/shop/databases/main/changelog", None, 200),
+    case("GET", "/api/v1/reviewPolicies", "/api/v1/reviewPolicies", None, 200),
+    case("GET", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", None, 200),
+    case("PUT", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", Some(r#"{"review":{"template":"advanced"}}"#), 200),
+    case("DELETE", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", None, 200),
+    case("GET", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", None, 200),
+    case("PUT", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", Some(r#"{"review":{"template":"basic","rules":{"COLUMN_NO_NULL":{"level":"ERROR"}}}}"#), 200),
+    case("DELETE", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", None, 200),
+    case("POST", "/api/v1/projects/{project}/releases:check", "/api/v1/projects/shop/releases:check", Some(r#"{"files":[{"path":"migrations/2_items.sql","version":"2","changeType":"DDL","statement":"CREATE TABLE items (id INTEGER PRIMARY KEY);"}],"targets":["instances/lite/databases/main"]}"#), 200),
 ];
 
 /// How the principal under test holds its one role.
@@ -186,7 +209,7 @@ fn every_endpoint_has_exactly_one_case_and_every_case_an_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_valid_token_every_endpoint_is_401() {
-    let world = World::new().await;
+    let world = World::with_rollout().await;
     for (method, path, _) in ENDPOINT_PERMISSIONS {
         let case = case_for(method, path);
         for token in [None, Some("rgt_garbage"), Some("rgs_not-a-session")] {
@@ -214,7 +237,7 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
                 "project-scoped case {method} {path} must act in project `shop`"
             );
         }
-        let world = World::new().await;
+        let world = World::with_rollout().await;
         let token = match grant {
             Grant::Workspace(role) => world.principal(email, &[role]).await,
             Grant::Bound(role, project) => {
