@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use rollgate_auth::{Permission, Role, has_permission};
 use rollgate_server::ENDPOINT_PERMISSIONS;
 use serde_json::Value;
-use support::World;
+use support::{OTHER_RELEASE, SHOP_RUN_ERROR, World};
 
 /// Where an endpoint checks its permission, from its path
 /// (`rollgate_server::endpoint_scope`).
@@ -355,6 +355,131 @@ async fn a_project_role_sees_only_its_projects() {
         .await;
     assert_eq!(names(&second["projects"]), ["projects/shop"]);
     assert!(second["nextPageToken"].is_null());
+}
+
+/// Nothing of `shop` reaches a principal that holds every project
+/// permission in `other` (Project Owner bound there): each GET of the matrix
+/// as written is 403 (the project list shows `other` only), and the same GET
+/// asked through `other` with `shop`'s ids (release, plan, rollout, task,
+/// run, database name) is 404 or `other`'s own data. No answer through
+/// `other` carries anything of `shop`: its resource names, databases,
+/// statements, VCS data or task-run errors.
+#[tokio::test]
+async fn a_principal_bound_in_other_reads_nothing_of_shop() {
+    let world = World::with_rollout().await;
+    let email = "neighbour@example.com";
+    let token = world.principal(email, &[]).await;
+    world
+        .bind(
+            "other",
+            Role::ProjectOwner,
+            &rollgate_store::iam_member(email),
+        )
+        .await;
+    let token = Some(token.as_str());
+    let shop_marks = [
+        "projects/shop",
+        "instances/pg/databases/app",
+        "instances/lite/databases/main",
+        "orders",
+        "shop0001",
+        SHOP_RUN_ERROR,
+    ];
+    let assert_nothing_of_shop = |what: &str, body: &Value| {
+        let text = body.to_string();
+        for mark in shop_marks {
+            assert!(
+                !text.contains(mark),
+                "{what} shows `{mark}` of shop: {text}"
+            );
+        }
+    };
+    // The marks are real: shop's own answers carry them.
+    let admin = world
+        .principal("admin@example.com", &[Role::WorkspaceAdmin])
+        .await;
+    for (uri, mark) in [
+        (
+            "/api/v1/projects/shop/releases/release_20260101-RC1",
+            "shop0001",
+        ),
+        (
+            "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns/1/log",
+            SHOP_RUN_ERROR,
+        ),
+    ] {
+        let (status, body) = world.call("GET", uri, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(body.to_string().contains(mark), "{uri}: {body}");
+    }
+    let mut through_other = 0;
+    for case in CASES.iter().filter(|c| c.method == "GET") {
+        let (status, body) = world.call("GET", case.uri, token, None).await;
+        if case.uri == "/api/v1/projects" {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(names(&body["projects"]), ["projects/other"]);
+            assert_nothing_of_shop(case.uri, &body);
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "GET {}: {body}", case.uri);
+        }
+        let Some(rest) = case.uri.strip_prefix("/api/v1/projects/shop") else {
+            continue;
+        };
+        let uri = format!("/api/v1/projects/other{rest}");
+        let (status, body) = world.call("GET", &uri, token, None).await;
+        let permission = ENDPOINT_PERMISSIONS
+            .iter()
+            .find(|(m, p, _)| *m == "GET" && *p == case.path)
+            .map(|(_, _, permission)| *permission)
+            .unwrap();
+        if has_permission(&[Role::ProjectOwner], permission) {
+            assert!(
+                status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                "GET {uri}: {status} {body}"
+            );
+            through_other += 1;
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "GET {uri}: {body}");
+        }
+        assert_nothing_of_shop(&uri, &body);
+    }
+    assert!(through_other >= 10, "only {through_other} project GETs");
+    // The answers through `other` are its own, not empty by accident.
+    let (_, releases) = world
+        .call("GET", "/api/v1/projects/other/releases", token, None)
+        .await;
+    assert_eq!(
+        names(&releases["releases"]),
+        [format!("projects/other/releases/{OTHER_RELEASE}")]
+    );
+    // Ids of `shop` mixed into `other`'s own rollout (2, task 3) stay unseen.
+    for uri in [
+        "/api/v1/projects/other/rollouts/2/stages/test/tasks/1/taskRuns",
+        "/api/v1/projects/other/rollouts/2/stages/test/tasks/3/taskRuns/1/log",
+        "/api/v1/projects/other/rollouts/1",
+        "/api/v1/projects/other/plans/1",
+    ] {
+        let (status, body) = world.call("GET", uri, token, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+        assert_nothing_of_shop(uri, &body);
+    }
+    // Nor can `other` use shop's release or databases to learn about them.
+    let check = r#"{"files":[{"path":"migrations/2_x.sql","version":"2","changeType":"DDL","statement":"SELECT 1;"}],"targets":["instances/pg/databases/app"]}"#;
+    let (status, body) = world
+        .call(
+            "POST",
+            "/api/v1/projects/other/releases:check",
+            token,
+            Some(check),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.get("results").is_none(), "{body}");
+    let plan = r#"{"release":"release_20260101-RC1","targets":["instances/pg/databases/spare"]}"#;
+    let (status, body) = world
+        .call("POST", "/api/v1/projects/other/plans", token, Some(plan))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
 
 /// Removing a binding takes the access away at the next request.

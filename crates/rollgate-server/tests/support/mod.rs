@@ -45,7 +45,7 @@ pub const SHOP_PROD_TASK: i64 = 2;
 pub const SHOP_FAILED_RUN: i64 = 1;
 pub const SHOP_QUEUED_RUN: i64 = 2;
 /// The error of [`SHOP_FAILED_RUN`], also in its log entry.
-pub const SHOP_RUN_ERROR: &str = "shop-secret-failure: relation \"orders\" does not exist";
+pub const SHOP_RUN_ERROR: &str = "shop-secret-failure: relation orders does not exist";
 
 pub struct World {
     pub app: Router,
