@@ -60,11 +60,34 @@ impl World {
     /// and `other`; user `bob@example.com` and service account `ci`, both
     /// without roles.
     pub async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
+        let world = World::open(tempfile::tempdir().unwrap(), MasterKey::generate()).await;
+        world.seed().await;
+        world
+    }
+
+    /// The world whose metadata store is `dir/rollgate.db` (created when
+    /// missing), its instance URLs under `master_key`.
+    async fn open(dir: tempfile::TempDir, master_key: MasterKey) -> World {
         let store = SqliteStore::open(dir.path().join("rollgate.db"))
             .await
             .unwrap();
-        let key_ring = KeyRing::new(MasterKey::generate());
+        let state = AppState::new(
+            MetadataStore::Sqlite(store.clone()),
+            KeyRing::new(master_key),
+            64 * 1024,
+        );
+        World {
+            app: app(state.clone()),
+            state,
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// What [`World::new`] holds.
+    async fn seed(&self) {
+        let store = &self.store;
+        let key_ring = self.state.key_ring();
         for (order, id) in ["test", "prod"].into_iter().enumerate() {
             store
                 .create_environment(&Environment {
@@ -125,13 +148,6 @@ impl World {
             })
             .await
             .unwrap();
-        let state = AppState::new(MetadataStore::Sqlite(store.clone()), key_ring, 64 * 1024);
-        World {
-            app: app(state.clone()),
-            state,
-            store,
-            _dir: dir,
-        }
     }
 
     /// [`World::new`] plus everything the project's release, plan, rollout,
@@ -150,9 +166,42 @@ impl World {
     /// - review policies on environment `test` and project `shop`.
     ///
     /// Ids are checked as they are created, so the constants above hold.
+    ///
+    /// The access matrix builds one per request, so it is built once per
+    /// process and copied: each world is a fresh copy of the metadata file
+    /// in its own temp dir, with `lite` pointed at its own target file.
     pub async fn with_rollout() -> World {
-        let world = World::new().await;
-        let store = &world.store;
+        static TEMPLATE: tokio::sync::OnceCell<Template> = tokio::sync::OnceCell::const_new();
+        let template = TEMPLATE.get_or_init(Template::build).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rollgate.db"), &template.metadata).unwrap();
+        let world = World::open(dir, MasterKey::from_base64(&template.master_key).unwrap()).await;
+        world
+            .store
+            .update_instance(&world.lite_instance())
+            .await
+            .unwrap();
+        world
+    }
+
+    /// Instance `lite`: SQLite, env `prod`, the file `target.db` of this
+    /// world's temp dir.
+    fn lite_instance(&self) -> Instance {
+        let url = format!("sqlite://{}", self._dir.path().join("target.db").display());
+        Instance {
+            id: "lite".into(),
+            engine: "sqlite".into(),
+            url_envelope: self
+                .state
+                .key_ring()
+                .encrypt(&url, &instance_url_aad("lite")),
+            environment: "prod".into(),
+        }
+    }
+
+    /// What [`World::with_rollout`] adds to [`World::new`].
+    async fn seed_rollout(&self) {
+        let store = &self.store;
         store
             .create_environment(&Environment {
                 id: "archive".into(),
@@ -162,19 +211,7 @@ impl World {
             })
             .await
             .unwrap();
-        let target = format!("sqlite://{}", world._dir.path().join("target.db").display());
-        store
-            .create_instance(&Instance {
-                id: "lite".into(),
-                engine: "sqlite".into(),
-                url_envelope: world
-                    .state
-                    .key_ring()
-                    .encrypt(&target, &instance_url_aad("lite")),
-                environment: "prod".into(),
-            })
-            .await
-            .unwrap();
+        store.create_instance(&self.lite_instance()).await.unwrap();
         store
             .create_database(&Database {
                 instance: "lite".into(),
@@ -294,7 +331,6 @@ impl World {
                 .await
                 .unwrap();
         }
-        world
     }
 
     /// Creates a user (or, for an email in the service account domain, a
@@ -363,6 +399,33 @@ impl World {
         body: Option<&str>,
     ) -> (StatusCode, Value) {
         call(&self.app, method, uri, token, body, None).await
+    }
+}
+
+/// [`World::with_rollout`]'s metadata file, built once per process.
+struct Template {
+    metadata: Vec<u8>,
+    master_key: String,
+}
+
+impl Template {
+    async fn build() -> Template {
+        let master_key = MasterKey::generate();
+        let encoded = master_key.to_base64().to_string();
+        let world = World::open(tempfile::tempdir().unwrap(), master_key).await;
+        world.seed().await;
+        world.seed_rollout().await;
+        // Closing checkpoints the WAL: the main file then holds everything.
+        world.store.close().await;
+        let wal = world._dir.path().join("rollgate.db-wal");
+        assert!(
+            std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+            "the template's WAL was not checkpointed"
+        );
+        Template {
+            metadata: std::fs::read(world._dir.path().join("rollgate.db")).unwrap(),
+            master_key: encoded,
+        }
     }
 }
 
