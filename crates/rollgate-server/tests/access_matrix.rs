@@ -14,6 +14,7 @@ mod support;
 use axum::http::StatusCode;
 use rollgate_auth::{Permission, Role, has_permission};
 use rollgate_server::ENDPOINT_PERMISSIONS;
+use rollgate_store::Store as _;
 use serde_json::Value;
 use support::{OTHER_RELEASE, SHOP_RUN_ERROR, World};
 
@@ -480,6 +481,70 @@ async fn a_principal_bound_in_other_reads_nothing_of_shop() {
         .call("POST", "/api/v1/projects/other/plans", token, Some(plan))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// The stage gate of `tasks:run` counts the roles bound in the rollout's
+/// project like the permission check does: on a manual stage open to
+/// Project Releasers, a releaser bound in `shop` runs it, one bound in
+/// `other` does not, and a service agent bound in `shop` never does.
+#[tokio::test]
+async fn a_manual_stage_accepts_the_role_bound_in_the_project() {
+    let world = World::with_rollout().await;
+    let mut prod = world.store.get_environment("prod").await.unwrap();
+    prod.policy_json = r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#.into();
+    world.store.update_environment(&prod).await.unwrap();
+    // Stage `test` is finished (skipped) and prod's queued run canceled, so
+    // only the policy decides.
+    world
+        .store
+        .skip_task(support::SHOP_TEST_TASK, "applied by hand")
+        .await
+        .unwrap();
+    assert!(
+        world
+            .store
+            .cancel_task_run(support::SHOP_PROD_TASK, 0)
+            .await
+            .unwrap()
+    );
+    let uri = "/api/v1/projects/shop/rollouts/1/stages/prod/tasks:run";
+    for (email, role, project, expected) in [
+        (
+            "agent@service.rollgate.local",
+            Role::GitopsServiceAgent,
+            "shop",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "elsewhere@example.com",
+            Role::ProjectReleaser,
+            "other",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "releaser@example.com",
+            Role::ProjectReleaser,
+            "shop",
+            StatusCode::OK,
+        ),
+    ] {
+        let token = world.principal(email, &[]).await;
+        world
+            .bind(project, role, &rollgate_store::iam_member(email))
+            .await;
+        let (status, body) = world.call("POST", uri, Some(&token), Some("{}")).await;
+        assert_eq!(
+            status, expected,
+            "{email} bound as {role:?} in {project}: {body}"
+        );
+        if status == StatusCode::OK {
+            assert_eq!(
+                body["taskRuns"][0]["task"],
+                support::SHOP_PROD_TASK,
+                "{body}"
+            );
+        }
+    }
 }
 
 /// Removing a binding takes the access away at the next request.
