@@ -945,11 +945,14 @@ fn find_stage<'a>(
         })
 }
 
-fn actor(principal: &Principal) -> Actor {
+/// The caller as the stage gate sees it: its workspace-wide roles plus the
+/// roles its bindings give it in the rollout's project.
+fn actor(principal: &Principal, bound: &[rollgate_auth::Role]) -> Actor {
     Actor::new(
         principal
             .roles
             .iter()
+            .chain(bound)
             .filter_map(|role| role.id().parse::<rollgate_rollout::Role>().ok()),
     )
 }
@@ -1011,9 +1014,9 @@ async fn run_tasks_inner(
     let rollout = load_rollout(state, project, rollout_id).await?;
     let environments = all_environments(state).await?;
     let domain = domain_rollout(&rollout, Some(&environments));
-    let permit =
-        rollgate_rollout::can_run_stage(&domain, stage_id, &actor(principal), request.override_)
-            .map_err(|refusal| refusal_error(&refusal))?;
+    let actor = actor(principal, &principal.project_roles(state, project).await?);
+    let permit = rollgate_rollout::can_run_stage(&domain, stage_id, &actor, request.override_)
+        .map_err(|refusal| refusal_error(&refusal))?;
     let stage = find_stage(&rollout, stage_id)?;
     let tasks = select_tasks(stage, request.tasks.as_deref())?;
     let runnable: Vec<&rollgate_store::Task> = tasks

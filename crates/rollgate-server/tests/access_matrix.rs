@@ -6,7 +6,7 @@
 //!
 //! Each case runs on a fresh [`support::World`], so a DELETE or a create
 //! never changes what the next case sees. To cover a new endpoint, add one
-//! line to [`CASES`] (and, if it needs more data, to `World::new`); the
+//! line to [`CASES`] (and, if it needs more data, to `World::with_rollout`); the
 //! matrix fails while an endpoint has no case.
 
 mod support;
@@ -14,8 +14,9 @@ mod support;
 use axum::http::StatusCode;
 use rollgate_auth::{Permission, Role, has_permission};
 use rollgate_server::ENDPOINT_PERMISSIONS;
+use rollgate_store::Store as _;
 use serde_json::Value;
-use support::World;
+use support::{OTHER_RELEASE, SHOP_RUN_ERROR, World};
 
 /// Where an endpoint checks its permission, from its path
 /// (`rollgate_server::endpoint_scope`).
@@ -74,7 +75,7 @@ const CASES: &[Case] = &[
     case("GET", "/api/v1/environments/{id}", "/api/v1/environments/test", None, 200),
     case("POST", "/api/v1/environments", "/api/v1/environments", Some(r#"{"id":"staging"}"#), 201),
     case("PATCH", "/api/v1/environments/{id}", "/api/v1/environments/test", Some(r#"{"title":"Testing"}"#), 200),
-    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/prod", None, 204),
+    case("DELETE", "/api/v1/environments/{id}", "/api/v1/environments/archive", None, 204),
     case("GET", "/api/v1/instances", "/api/v1/instances", None, 200),
     case("GET", "/api/v1/instances/{id}", "/api/v1/instances/pg", None, 200),
     case("POST", "/api/v1/instances", "/api/v1/instances", Some(r#"{"id":"my","engine":"mysql","url":"mysql://root:pw@127.0.0.1:3306/x","environment":"prod"}"#), 201),
@@ -106,6 +107,29 @@ const CASES: &[Case] = &[
     case("DELETE", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, 204),
     case("POST", "/api/v1/serviceAccounts/{name}:rotateKey", "/api/v1/serviceAccounts/ci:rotateKey", None, 200),
     case("GET", "/api/v1/auditLogs", "/api/v1/auditLogs", None, 200),
+    case("GET", "/api/v1/projects/{project}/releases", "/api/v1/projects/shop/releases", None, 200),
+    case("POST", "/api/v1/projects/{project}/releases", "/api/v1/projects/shop/releases", Some(r#"{"files":[{"path":"migrations/2_items.sql","version":"2","statement":"CREATE TABLE items (id INTEGER PRIMARY KEY);"}],"vcs":{"commitSha":"abc123"}}"#), 201),
+    case("GET", "/api/v1/projects/{project}/releases/{release}", "/api/v1/projects/shop/releases/release_20260101-RC1", None, 200),
+    case("GET", "/api/v1/projects/{project}/plans", "/api/v1/projects/shop/plans", None, 200),
+    case("POST", "/api/v1/projects/{project}/plans", "/api/v1/projects/shop/plans", Some(r#"{"release":"projects/shop/releases/release_20260101-RC1","targets":["instances/pg/databases/app"]}"#), 201),
+    case("GET", "/api/v1/projects/{project}/plans/{plan}", "/api/v1/projects/shop/plans/1", None, 200),
+    case("POST", "/api/v1/projects/{project}/plans/{plan}/rollout", "/api/v1/projects/shop/plans/2/rollout", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts", "/api/v1/projects/shop/rollouts", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}", "/api/v1/projects/shop/rollouts/1", None, 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run", "/api/v1/projects/shop/rollouts/1/stages/test/tasks:run", Some("{}"), 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip", "/api/v1/projects/shop/rollouts/1/stages/test/tasks:skip", Some(r#"{"reason":"applied by hand"}"#), 200),
+    case("POST", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel", "/api/v1/projects/shop/rollouts/1/stages/prod/taskRuns:cancel", Some("{}"), 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns", "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns", None, 200),
+    case("GET", "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log", "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns/1/log", None, 200),
+    case("GET", "/api/v1/projects/{project}/databases/{database}/changelog", "/api/v1/projects/shop/databases/main/changelog", None, 200),
+    case("GET", "/api/v1/reviewPolicies", "/api/v1/reviewPolicies", None, 200),
+    case("GET", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", None, 200),
+    case("PUT", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", Some(r#"{"review":{"template":"advanced"}}"#), 200),
+    case("DELETE", "/api/v1/environments/{id}/reviewPolicy", "/api/v1/environments/test/reviewPolicy", None, 200),
+    case("GET", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", None, 200),
+    case("PUT", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", Some(r#"{"review":{"template":"basic","rules":{"COLUMN_NO_NULL":{"level":"ERROR"}}}}"#), 200),
+    case("DELETE", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", None, 200),
+    case("POST", "/api/v1/projects/{project}/releases:check", "/api/v1/projects/shop/releases:check", Some(r#"{"files":[{"path":"migrations/2_items.sql","version":"2","changeType":"DDL","statement":"CREATE TABLE items (id INTEGER PRIMARY KEY);"}],"targets":["instances/lite/databases/main"]}"#), 200),
 ];
 
 /// How the principal under test holds its one role.
@@ -186,7 +210,7 @@ fn every_endpoint_has_exactly_one_case_and_every_case_an_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_valid_token_every_endpoint_is_401() {
-    let world = World::new().await;
+    let world = World::with_rollout().await;
     for (method, path, _) in ENDPOINT_PERMISSIONS {
         let case = case_for(method, path);
         for token in [None, Some("rgt_garbage"), Some("rgs_not-a-session")] {
@@ -214,7 +238,7 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
                 "project-scoped case {method} {path} must act in project `shop`"
             );
         }
-        let world = World::new().await;
+        let world = World::with_rollout().await;
         let token = match grant {
             Grant::Workspace(role) => world.principal(email, &[role]).await,
             Grant::Bound(role, project) => {
@@ -332,6 +356,195 @@ async fn a_project_role_sees_only_its_projects() {
         .await;
     assert_eq!(names(&second["projects"]), ["projects/shop"]);
     assert!(second["nextPageToken"].is_null());
+}
+
+/// Nothing of `shop` reaches a principal that holds every project
+/// permission in `other` (Project Owner bound there): each GET of the matrix
+/// as written is 403 (the project list shows `other` only), and the same GET
+/// asked through `other` with `shop`'s ids (release, plan, rollout, task,
+/// run, database name) is 404 or `other`'s own data. No answer through
+/// `other` carries anything of `shop`: its resource names, databases,
+/// statements, VCS data or task-run errors.
+#[tokio::test]
+async fn a_principal_bound_in_other_reads_nothing_of_shop() {
+    let world = World::with_rollout().await;
+    let email = "neighbour@example.com";
+    let token = world.principal(email, &[]).await;
+    world
+        .bind(
+            "other",
+            Role::ProjectOwner,
+            &rollgate_store::iam_member(email),
+        )
+        .await;
+    let token = Some(token.as_str());
+    let shop_marks = [
+        "projects/shop",
+        "instances/pg/databases/app",
+        "instances/lite/databases/main",
+        "orders",
+        "shop0001",
+        SHOP_RUN_ERROR,
+    ];
+    let assert_nothing_of_shop = |what: &str, body: &Value| {
+        let text = body.to_string();
+        for mark in shop_marks {
+            assert!(
+                !text.contains(mark),
+                "{what} shows `{mark}` of shop: {text}"
+            );
+        }
+    };
+    // The marks are real: shop's own answers carry them.
+    let admin = world
+        .principal("admin@example.com", &[Role::WorkspaceAdmin])
+        .await;
+    for (uri, mark) in [
+        (
+            "/api/v1/projects/shop/releases/release_20260101-RC1",
+            "shop0001",
+        ),
+        (
+            "/api/v1/projects/shop/rollouts/1/stages/test/tasks/1/taskRuns/1/log",
+            SHOP_RUN_ERROR,
+        ),
+    ] {
+        let (status, body) = world.call("GET", uri, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(body.to_string().contains(mark), "{uri}: {body}");
+    }
+    let mut through_other = 0;
+    for case in CASES.iter().filter(|c| c.method == "GET") {
+        let (status, body) = world.call("GET", case.uri, token, None).await;
+        if case.uri == "/api/v1/projects" {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(names(&body["projects"]), ["projects/other"]);
+            assert_nothing_of_shop(case.uri, &body);
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "GET {}: {body}", case.uri);
+        }
+        let Some(rest) = case.uri.strip_prefix("/api/v1/projects/shop") else {
+            continue;
+        };
+        let uri = format!("/api/v1/projects/other{rest}");
+        let (status, body) = world.call("GET", &uri, token, None).await;
+        let permission = ENDPOINT_PERMISSIONS
+            .iter()
+            .find(|(m, p, _)| *m == "GET" && *p == case.path)
+            .map(|(_, _, permission)| *permission)
+            .unwrap();
+        if has_permission(&[Role::ProjectOwner], permission) {
+            assert!(
+                status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+                "GET {uri}: {status} {body}"
+            );
+            through_other += 1;
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "GET {uri}: {body}");
+        }
+        assert_nothing_of_shop(&uri, &body);
+    }
+    assert!(through_other >= 10, "only {through_other} project GETs");
+    // The answers through `other` are its own, not empty by accident.
+    let (_, releases) = world
+        .call("GET", "/api/v1/projects/other/releases", token, None)
+        .await;
+    assert_eq!(
+        names(&releases["releases"]),
+        [format!("projects/other/releases/{OTHER_RELEASE}")]
+    );
+    // Ids of `shop` mixed into `other`'s own rollout (2, task 3) stay unseen.
+    for uri in [
+        "/api/v1/projects/other/rollouts/2/stages/test/tasks/1/taskRuns",
+        "/api/v1/projects/other/rollouts/2/stages/test/tasks/3/taskRuns/1/log",
+        "/api/v1/projects/other/rollouts/1",
+        "/api/v1/projects/other/plans/1",
+    ] {
+        let (status, body) = world.call("GET", uri, token, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+        assert_nothing_of_shop(uri, &body);
+    }
+    // Nor can `other` use shop's release or databases to learn about them.
+    let check = r#"{"files":[{"path":"migrations/2_x.sql","version":"2","changeType":"DDL","statement":"SELECT 1;"}],"targets":["instances/pg/databases/app"]}"#;
+    let (status, body) = world
+        .call(
+            "POST",
+            "/api/v1/projects/other/releases:check",
+            token,
+            Some(check),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.get("results").is_none(), "{body}");
+    let plan = r#"{"release":"release_20260101-RC1","targets":["instances/pg/databases/spare"]}"#;
+    let (status, body) = world
+        .call("POST", "/api/v1/projects/other/plans", token, Some(plan))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// The stage gate of `tasks:run` counts the roles bound in the rollout's
+/// project like the permission check does: on a manual stage open to
+/// Project Releasers, a releaser bound in `shop` runs it, one bound in
+/// `other` does not, and a service agent bound in `shop` never does.
+#[tokio::test]
+async fn a_manual_stage_accepts_the_role_bound_in_the_project() {
+    let world = World::with_rollout().await;
+    let mut prod = world.store.get_environment("prod").await.unwrap();
+    prod.policy_json = r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#.into();
+    world.store.update_environment(&prod).await.unwrap();
+    // Stage `test` is finished (skipped) and prod's queued run canceled, so
+    // only the policy decides.
+    world
+        .store
+        .skip_task(support::SHOP_TEST_TASK, "applied by hand")
+        .await
+        .unwrap();
+    assert!(
+        world
+            .store
+            .cancel_task_run(support::SHOP_PROD_TASK, 0)
+            .await
+            .unwrap()
+    );
+    let uri = "/api/v1/projects/shop/rollouts/1/stages/prod/tasks:run";
+    for (email, role, project, expected) in [
+        (
+            "agent@service.rollgate.local",
+            Role::GitopsServiceAgent,
+            "shop",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "elsewhere@example.com",
+            Role::ProjectReleaser,
+            "other",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "releaser@example.com",
+            Role::ProjectReleaser,
+            "shop",
+            StatusCode::OK,
+        ),
+    ] {
+        let token = world.principal(email, &[]).await;
+        world
+            .bind(project, role, &rollgate_store::iam_member(email))
+            .await;
+        let (status, body) = world.call("POST", uri, Some(&token), Some("{}")).await;
+        assert_eq!(
+            status, expected,
+            "{email} bound as {role:?} in {project}: {body}"
+        );
+        if status == StatusCode::OK {
+            assert_eq!(
+                body["taskRuns"][0]["task"],
+                support::SHOP_PROD_TASK,
+                "{body}"
+            );
+        }
+    }
 }
 
 /// Removing a binding takes the access away at the next request.

@@ -444,7 +444,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     let text = body.as_str().unwrap();
     assert!(
-        text.contains(r#"rollgate_http_requests_total{route="/api/v1/projects/{id}",method="GET",status="401"} 1"#),
+        text.contains(r#"rollgate_http_requests_total{route="/api/v1/projects/{project}",method="GET",status="401"} 1"#),
         "{text}"
     );
     assert!(text.contains(r#"route="unmatched""#), "{text}");
