@@ -236,10 +236,10 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
 /// Where an endpoint of [`ENDPOINT_PERMISSIONS`] checks its permission, told
 /// by its path: `project` under `/api/v1/projects/{project}`, `any project` for
 /// the project list, `workspace` otherwise.
-pub fn endpoint_scope(path: &str) -> &'static str {
+pub fn endpoint_scope(method: &str, path: &str) -> &'static str {
     if path.starts_with("/api/v1/projects/{") {
         "project"
-    } else if path == "/api/v1/projects" {
+    } else if path == "/api/v1/projects" && method == "GET" {
         "any project"
     } else {
         "workspace"
@@ -261,8 +261,11 @@ pub fn endpoint_permissions_markdown() -> String {
          - `any project`: with the permission workspace-wide, every project is listed; with it only\n  \
            from project bindings, the projects where the caller holds `rg.projects.get`.\n\n\
          A workspace-wide project role (for example Project Developer in `users.roles`) applies in every project.\n\n\
-         One guard comes on top of the table: `PATCH /api/v1/projects/{project}` adding a database to the project\n\
+         Two guards come on top of the table. `PATCH /api/v1/projects/{project}` adding a database to the project\n\
          also needs `rg.databases.update` workspace-wide, or in a project that already holds that database.\n\n\
+         `…/stages/{stage}/tasks:run` also passes the stage gate: every task of the earlier stages is DONE or\n\
+         SKIPPED (a Workspace Admin may override with a reason, recorded), and a stage whose environment has a\n\
+         manual rollout policy runs only for a holder of one of its roles (never the GitOps Service Agent).\n\n\
          | Method | Path | Permission | Checked in | Roles that grant it |\n\
          |---|---|---|---|---|\n",
     );
@@ -275,7 +278,7 @@ pub fn endpoint_permissions_markdown() -> String {
         let _ = writeln!(
             page,
             "| {method} | `{path}` | `{permission}` | {} | {} |",
-            endpoint_scope(path),
+            endpoint_scope(method, path),
             roles.join(", ")
         );
     }

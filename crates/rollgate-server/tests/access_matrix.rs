@@ -32,8 +32,8 @@ enum Scope {
 }
 
 impl Scope {
-    fn of(path: &str) -> Scope {
-        match rollgate_server::endpoint_scope(path) {
+    fn of(method: &str, path: &str) -> Scope {
+        match rollgate_server::endpoint_scope(method, path) {
             "project" => Scope::Project,
             "any project" => Scope::AnyProject,
             "workspace" => Scope::Workspace,
@@ -231,7 +231,7 @@ async fn run_variant(email: &'static str, grant: Grant) -> (usize, usize) {
     let (mut allowed_count, mut denied_count) = (0, 0);
     for (method, path, permission) in ENDPOINT_PERMISSIONS {
         let case = case_for(method, path);
-        let scope = Scope::of(path);
+        let scope = Scope::of(method, path);
         if scope == Scope::Project {
             assert!(
                 case.uri.starts_with("/api/v1/projects/shop"),

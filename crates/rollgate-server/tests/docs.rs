@@ -36,15 +36,19 @@ fn every_endpoint_is_in_the_page() {
         assert!(page.contains(&row), "missing row {row}");
     }
     assert_eq!(
-        rollgate_server::endpoint_scope("/api/v1/projects/{id}"),
+        rollgate_server::endpoint_scope("GET", "/api/v1/projects/{project}"),
         "project"
     );
     assert_eq!(
-        rollgate_server::endpoint_scope("/api/v1/projects"),
+        rollgate_server::endpoint_scope("GET", "/api/v1/projects"),
         "any project"
     );
     assert_eq!(
-        rollgate_server::endpoint_scope("/api/v1/users"),
+        rollgate_server::endpoint_scope("POST", "/api/v1/projects"),
+        "workspace"
+    );
+    assert_eq!(
+        rollgate_server::endpoint_scope("GET", "/api/v1/users"),
         "workspace"
     );
 }
