@@ -96,7 +96,7 @@ impl RawBody {
 
 // ---- Releases ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateReleaseRequest {
     files: Vec<FileRequest>,
@@ -104,7 +104,7 @@ pub(crate) struct CreateReleaseRequest {
     vcs: Option<VcsRequest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileRequest {
     path: String,
@@ -114,7 +114,7 @@ struct FileRequest {
     statement: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct VcsRequest {
     #[serde(default)]
@@ -127,6 +127,15 @@ struct VcsRequest {
     author: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/releases",
+    tag = "releases",
+    operation_id = "createRelease",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = CreateReleaseRequest,
+    responses((status = 201, description = "The created release", body = crate::openapi::ReleaseSchema))
+)]
 pub(crate) async fn create_release(
     State(state): State<AppState>,
     principal: Principal,
@@ -383,6 +392,14 @@ fn release_dto(release: &Release) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/releases",
+    tag = "releases",
+    operation_id = "listReleases",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's releases", body = crate::openapi::ReleasePage))
+)]
 pub(crate) async fn list_releases(
     State(state): State<AppState>,
     principal: Principal,
@@ -400,6 +417,14 @@ pub(crate) async fn list_releases(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/releases/{release}",
+    tag = "releases",
+    operation_id = "getRelease",
+    params(("project" = String, Path, description = "The project id"), ("release" = String, Path, description = "The release id")),
+    responses((status = 200, description = "The release", body = crate::openapi::ReleaseSchema))
+)]
 pub(crate) async fn get_release(
     State(state): State<AppState>,
     principal: Principal,
@@ -415,13 +440,22 @@ pub(crate) async fn get_release(
 
 // ---- Plans ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreatePlanRequest {
     release: String,
     targets: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/plans",
+    tag = "plans",
+    operation_id = "createPlan",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = CreatePlanRequest,
+    responses((status = 201, description = "The created plan", body = crate::openapi::PlanSchema))
+)]
 pub(crate) async fn create_plan(
     State(state): State<AppState>,
     principal: Principal,
@@ -574,6 +608,14 @@ fn parse_id(kind: &str, text: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::not_found(format!("{kind} `{}` not found", shorten(text))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/plans",
+    tag = "plans",
+    operation_id = "listPlans",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's plans", body = crate::openapi::PlanPage))
+)]
 pub(crate) async fn list_plans(
     State(state): State<AppState>,
     principal: Principal,
@@ -591,6 +633,14 @@ pub(crate) async fn list_plans(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/plans/{plan}",
+    tag = "plans",
+    operation_id = "getPlan",
+    params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
+    responses((status = 200, description = "The plan", body = crate::openapi::PlanSchema))
+)]
 pub(crate) async fn get_plan(
     State(state): State<AppState>,
     principal: Principal,
@@ -608,6 +658,14 @@ pub(crate) async fn get_plan(
 // ---- Rollouts ----
 
 /// `POST /projects/{p}/plans/{n}/rollout`: idempotent per plan.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/plans/{plan}/rollout",
+    tag = "rollouts",
+    operation_id = "createRollout",
+    params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
+    responses((status = 200, description = "The plan's rollout (created on the first call, the same one after)", body = crate::openapi::RolloutSchema))
+)]
 pub(crate) async fn create_rollout(
     State(state): State<AppState>,
     principal: Principal,
@@ -843,6 +901,14 @@ async fn load_rollout(state: &AppState, project: &str, id: &str) -> Result<Rollo
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts",
+    tag = "rollouts",
+    operation_id = "listRollouts",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's rollouts", body = crate::openapi::RolloutPage))
+)]
 pub(crate) async fn list_rollouts(
     State(state): State<AppState>,
     principal: Principal,
@@ -863,6 +929,14 @@ pub(crate) async fn list_rollouts(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}",
+    tag = "rollouts",
+    operation_id = "getRollout",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id")),
+    responses((status = 200, description = "The rollout", body = crate::openapi::RolloutSchema))
+)]
 pub(crate) async fn get_rollout(
     State(state): State<AppState>,
     principal: Principal,
@@ -878,7 +952,7 @@ pub(crate) async fn get_rollout(
 // ---- Stage actions ----
 
 /// Optional body of `tasks:run`, `tasks:skip` and `taskRuns:cancel`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct StageActionRequest {
     /// Task names (`…/tasks/{id}`) or ids; default: every task of the stage.
@@ -968,6 +1042,15 @@ fn refusal_error(refusal: &Refusal) -> AppError {
 }
 
 /// `POST …/rollouts/{n}/stages/{env}/tasks:run`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run",
+    tag = "rollouts",
+    operation_id = "runTasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The task runs queued", body = crate::openapi::RunTasksResponseSchema))
+)]
 pub(crate) async fn run_tasks(
     State(state): State<AppState>,
     principal: Principal,
@@ -1106,6 +1189,15 @@ fn shorten_to(text: &str, max: usize) -> String {
 }
 
 /// `POST …/stages/{env}/tasks:skip {reason, tasks?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip",
+    tag = "rollouts",
+    operation_id = "skipTasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The tasks skipped", body = crate::openapi::SkipTasksResponseSchema))
+)]
 pub(crate) async fn skip_tasks(
     State(state): State<AppState>,
     principal: Principal,
@@ -1193,6 +1285,15 @@ async fn skip_tasks_inner(
 }
 
 /// `POST …/stages/{env}/taskRuns:cancel {tasks?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel",
+    tag = "rollouts",
+    operation_id = "cancelTaskRuns",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The tasks whose runs were canceled", body = crate::openapi::CancelTaskRunsResponseSchema))
+)]
 pub(crate) async fn cancel_task_runs(
     State(state): State<AppState>,
     principal: Principal,
@@ -1293,6 +1394,14 @@ async fn load_task(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
+    tag = "rollouts",
+    operation_id = "listTaskRuns",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id")),
+    responses((status = 200, description = "The task's runs", body = crate::openapi::TaskRunPage))
+)]
 pub(crate) async fn list_task_runs(
     State(state): State<AppState>,
     principal: Principal,
@@ -1311,6 +1420,14 @@ pub(crate) async fn list_task_runs(
 /// `GET …/taskRuns/{id}/log`: the worker's entries, oldest first (see
 /// `crate::worker` for their shapes: per file and per statement, with
 /// start, end, duration, rows affected, and file:line of a failure).
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",
+    tag = "rollouts",
+    operation_id = "getTaskRunLog",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id"), ("run" = String, Path, description = "The task run id")),
+    responses((status = 200, description = "The run's log", body = crate::openapi::TaskRunLogSchema))
+)]
 pub(crate) async fn get_task_run_log(
     State(state): State<AppState>,
     principal: Principal,
