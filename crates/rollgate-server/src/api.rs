@@ -50,6 +50,7 @@ struct LoginResponse {
     path = "/api/v1/auth/login",
     tag = "auth",
     operation_id = "login",
+    summary = "Log in with email and password (or a service account's email and key)",
     request_body = LoginRequest,
     responses((status = 200, description = "A session token", body = LoginResponse))
 )]
@@ -181,6 +182,7 @@ pub(crate) struct SetupRequest {
     path = "/setup",
     tag = "auth",
     operation_id = "setup",
+    summary = "Create the first Workspace Admin with the one-time setup token",
     request_body = SetupRequest,
     responses((status = 201, description = "The first Workspace Admin", body = crate::openapi::SetupResponseSchema))
 )]
@@ -332,6 +334,7 @@ pub(crate) struct CreateEnvironmentRequest {
     path = "/api/v1/environments",
     tag = "environments",
     operation_id = "listEnvironments",
+    summary = "List environments",
     params(ListQuery),
     responses((status = 200, description = "A page of environments", body = crate::openapi::EnvironmentPage))
 )]
@@ -354,6 +357,7 @@ pub(crate) async fn list_environments(
     path = "/api/v1/environments/{id}",
     tag = "environments",
     operation_id = "getEnvironment",
+    summary = "Get an environment",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 200, description = "The environment", body = EnvironmentDto))
 )]
@@ -373,6 +377,7 @@ pub(crate) async fn get_environment(
     path = "/api/v1/environments",
     tag = "environments",
     operation_id = "createEnvironment",
+    summary = "Create an environment",
     request_body = CreateEnvironmentRequest,
     responses((status = 201, description = "The created environment", body = EnvironmentDto))
 )]
@@ -561,6 +566,7 @@ pub(crate) struct CreateProjectRequest {
     path = "/api/v1/projects",
     tag = "projects",
     operation_id = "listProjects",
+    summary = "List projects",
     params(ListQuery),
     responses((status = 200, description = "A page of projects", body = crate::openapi::ProjectPage))
 )]
@@ -637,6 +643,7 @@ pub(crate) async fn get_project(
     path = "/api/v1/projects",
     tag = "projects",
     operation_id = "createProject",
+    summary = "Create a project",
     request_body = CreateProjectRequest,
     responses((status = 201, description = "The created project", body = ProjectDto))
 )]
@@ -699,6 +706,7 @@ impl From<AuditEntry> for AuditEntryDto {
     path = "/api/v1/auditLogs",
     tag = "auditLogs",
     operation_id = "listAuditLogs",
+    summary = "List audit log entries",
     params(ListQuery),
     responses((status = 200, description = "A page of audit entries, newest first", body = crate::openapi::AuditLogPage))
 )]

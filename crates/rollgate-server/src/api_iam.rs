@@ -58,6 +58,7 @@ pub(crate) fn no_such_method(method: &str) -> AppError {
     path = "/api/v1/projects/{project}",
     tag = "projects",
     operation_id = "getProjectOrPolicy",
+    summary = "Get a project",
     params(("project" = String, Path, description = "The project id")),
     responses((status = 200, description = "The project", body = ProjectDto))
 )]
@@ -86,6 +87,7 @@ pub(crate) async fn get_project_or_policy(
     path = "/api/v1/projects/{project}:setIamPolicy",
     tag = "projects",
     operation_id = "postProjectMethod",
+    summary = "Replace a project's IAM policy",
     params(("project" = String, Path, description = "The project id")),
     request_body = SetIamPolicyRequest,
     responses((status = 200, description = "The stored IAM policy", body = PolicyDto))
@@ -243,6 +245,7 @@ pub(crate) struct PatchProjectRequest {
     path = "/api/v1/projects/{project}",
     tag = "projects",
     operation_id = "patchProject",
+    summary = "Update a project's title or database set",
     params(("project" = String, Path, description = "The project id")),
     request_body = PatchProjectRequest,
     responses((status = 200, description = "The updated project", body = ProjectDto))
@@ -405,6 +408,7 @@ async fn replace_project_databases(
     path = "/api/v1/projects/{project}",
     tag = "projects",
     operation_id = "deleteProject",
+    summary = "Delete a project",
     params(("project" = String, Path, description = "The project id")),
     responses((status = 204, description = "Deleted"))
 )]
@@ -445,6 +449,7 @@ pub(crate) struct PatchEnvironmentRequest {
     path = "/api/v1/environments/{id}",
     tag = "environments",
     operation_id = "patchEnvironment",
+    summary = "Update an environment",
     params(("id" = String, Path, description = "The resource id")),
     request_body = PatchEnvironmentRequest,
     responses((status = 200, description = "The updated environment", body = EnvironmentDto))
@@ -491,6 +496,7 @@ pub(crate) async fn patch_environment(
     path = "/api/v1/environments/{id}",
     tag = "environments",
     operation_id = "deleteEnvironment",
+    summary = "Delete an environment",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 204, description = "Deleted"))
 )]
@@ -569,6 +575,7 @@ pub(crate) struct PatchUserRequest {
     path = "/api/v1/users",
     tag = "users",
     operation_id = "listUsers",
+    summary = "List users",
     params(ListQuery),
     responses((status = 200, description = "A page of users", body = crate::openapi::UserPage))
 )]
@@ -591,6 +598,7 @@ pub(crate) async fn list_users(
     path = "/api/v1/users/{email}",
     tag = "users",
     operation_id = "getUser",
+    summary = "Get a user",
     params(("email" = String, Path, description = "The user's email")),
     responses((status = 200, description = "The user", body = UserDto))
 )]
@@ -611,6 +619,7 @@ pub(crate) async fn get_user(
     path = "/api/v1/users",
     tag = "users",
     operation_id = "createUser",
+    summary = "Create a user",
     request_body = CreateUserRequest,
     responses((status = 201, description = "The created user", body = UserDto))
 )]
@@ -649,6 +658,7 @@ pub(crate) async fn create_user(
     path = "/api/v1/users/{email}",
     tag = "users",
     operation_id = "patchUser",
+    summary = "Update a user's password or roles",
     params(("email" = String, Path, description = "The user's email")),
     request_body = PatchUserRequest,
     responses((status = 200, description = "The updated user", body = UserDto))
@@ -704,6 +714,7 @@ pub(crate) async fn patch_user(
     path = "/api/v1/users/{email}",
     tag = "users",
     operation_id = "deleteUser",
+    summary = "Delete a user",
     params(("email" = String, Path, description = "The user's email")),
     responses((status = 204, description = "Deleted"))
 )]
@@ -845,6 +856,7 @@ fn service_account_email(name: &str) -> String {
     path = "/api/v1/serviceAccounts",
     tag = "serviceAccounts",
     operation_id = "listServiceAccounts",
+    summary = "List service accounts",
     params(ListQuery),
     responses((status = 200, description = "A page of service accounts", body = crate::openapi::ServiceAccountPage))
 )]
@@ -867,6 +879,7 @@ pub(crate) async fn list_service_accounts(
     path = "/api/v1/serviceAccounts/{name}",
     tag = "serviceAccounts",
     operation_id = "getServiceAccount",
+    summary = "Get a service account",
     params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
     responses((status = 200, description = "The service account (never its key)", body = ServiceAccountDto))
 )]
@@ -888,6 +901,7 @@ pub(crate) async fn get_service_account(
     path = "/api/v1/serviceAccounts",
     tag = "serviceAccounts",
     operation_id = "createServiceAccount",
+    summary = "Create a service account",
     request_body = CreateServiceAccountRequest,
     responses((status = 201, description = "The created service account, with its key when the server generated it", body = ServiceAccountDto))
 )]
@@ -930,6 +944,7 @@ pub(crate) async fn create_service_account(
     path = "/api/v1/serviceAccounts/{name}",
     tag = "serviceAccounts",
     operation_id = "patchServiceAccount",
+    summary = "Update a service account's roles",
     params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
     request_body = PatchServiceAccountRequest,
     responses((status = 200, description = "The updated service account", body = ServiceAccountDto))
@@ -969,6 +984,7 @@ pub(crate) async fn patch_service_account(
     path = "/api/v1/serviceAccounts/{name}",
     tag = "serviceAccounts",
     operation_id = "deleteServiceAccount",
+    summary = "Delete a service account",
     params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
     responses((status = 204, description = "Deleted"))
 )]
@@ -1004,6 +1020,7 @@ pub(crate) async fn delete_service_account(
     path = "/api/v1/serviceAccounts/{name}:rotateKey",
     tag = "serviceAccounts",
     operation_id = "postServiceAccountMethod",
+    summary = "Rotate a service account's key",
     params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
     request_body(content = Option<RotateKeyRequest>, description = "Optional; an empty body takes the defaults"),
     responses((status = 200, description = "The service account, with its new key when the server generated it", body = ServiceAccountDto))

@@ -105,6 +105,7 @@ pub(crate) struct MatchUrlRequest {
     path = "/api/v1/instances",
     tag = "instances",
     operation_id = "listInstances",
+    summary = "List instances",
     params(ListQuery),
     responses((status = 200, description = "A page of instances", body = crate::openapi::InstancePage))
 )]
@@ -131,6 +132,7 @@ pub(crate) async fn list_instances(
     path = "/api/v1/instances/{id}",
     tag = "instances",
     operation_id = "getInstance",
+    summary = "Get an instance",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 200, description = "The instance, its URL without password", body = InstanceDto))
 )]
@@ -150,6 +152,7 @@ pub(crate) async fn get_instance(
     path = "/api/v1/instances",
     tag = "instances",
     operation_id = "createInstance",
+    summary = "Create an instance",
     request_body = CreateInstanceRequest,
     responses((status = 201, description = "The created instance", body = InstanceDto))
 )]
@@ -198,6 +201,7 @@ pub(crate) async fn create_instance(
     path = "/api/v1/instances/{id}",
     tag = "instances",
     operation_id = "patchInstance",
+    summary = "Update an instance",
     params(("id" = String, Path, description = "The resource id")),
     request_body = PatchInstanceRequest,
     responses((status = 200, description = "The updated instance", body = InstanceDto))
@@ -264,6 +268,7 @@ pub(crate) async fn patch_instance(
     path = "/api/v1/instances/{id}",
     tag = "instances",
     operation_id = "deleteInstance",
+    summary = "Delete an instance and its databases",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 204, description = "Deleted, with its databases"))
 )]
@@ -299,6 +304,7 @@ pub(crate) async fn delete_instance(
     path = "/api/v1/instances/{id}:matchUrl",
     tag = "instances",
     operation_id = "postInstanceMethod",
+    summary = "Tell whether a URL is the instance's stored URL",
     params(("id" = String, Path, description = "The resource id")),
     request_body = MatchUrlRequest,
     responses((status = 200, description = "Whether the URL is the stored one", body = crate::openapi::MatchUrlResponseSchema))
@@ -426,6 +432,7 @@ pub(crate) struct PatchDatabaseRequest {
     path = "/api/v1/databases",
     tag = "databases",
     operation_id = "listAllDatabases",
+    summary = "List the databases of every instance",
     params(ListQuery),
     responses((status = 200, description = "A page of databases of every instance", body = crate::openapi::DatabasePage))
 )]
@@ -449,6 +456,7 @@ pub(crate) async fn list_all_databases(
     path = "/api/v1/instances/{instance}/databases",
     tag = "databases",
     operation_id = "listInstanceDatabases",
+    summary = "List an instance's databases",
     params(("instance" = String, Path, description = "The instance id"), ListQuery),
     responses((status = 200, description = "A page of the instance's databases", body = crate::openapi::DatabasePage))
 )]
@@ -506,6 +514,7 @@ pub(crate) async fn list_instance_databases(
     path = "/api/v1/instances/{instance}/databases/{database}",
     tag = "databases",
     operation_id = "getDatabase",
+    summary = "Get a database",
     params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
     responses((status = 200, description = "The database", body = DatabaseDto))
 )]
@@ -527,6 +536,7 @@ pub(crate) async fn get_database(
     path = "/api/v1/instances/{instance}/databases",
     tag = "databases",
     operation_id = "createDatabase",
+    summary = "Create a database on an instance",
     params(("instance" = String, Path, description = "The instance id")),
     request_body = CreateDatabaseRequest,
     responses((status = 201, description = "The created database", body = DatabaseDto))
@@ -575,6 +585,7 @@ pub(crate) async fn create_database(
     path = "/api/v1/instances/{instance}/databases/{database}",
     tag = "databases",
     operation_id = "patchDatabase",
+    summary = "Move a database to another environment",
     params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
     request_body = PatchDatabaseRequest,
     responses((status = 200, description = "The updated database", body = DatabaseDto))
@@ -613,6 +624,7 @@ pub(crate) async fn patch_database(
     path = "/api/v1/instances/{instance}/databases/{database}",
     tag = "databases",
     operation_id = "deleteDatabase",
+    summary = "Delete a database",
     params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
     responses((status = 204, description = "Deleted"))
 )]

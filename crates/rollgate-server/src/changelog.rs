@@ -42,6 +42,7 @@ pub(crate) struct ChangelogQuery {
     path = "/api/v1/projects/{project}/databases/{database}/changelog",
     tag = "changelog",
     operation_id = "getChangelog",
+    summary = "Read a project database's migration history from the target",
     params(("project" = String, Path, description = "The project id"), ("database" = String, Path, description = "The database name"), ChangelogQuery),
     responses((status = 200, description = "The history of every project database of that name", body = crate::openapi::ChangelogResponseSchema))
 )]

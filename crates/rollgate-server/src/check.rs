@@ -188,6 +188,7 @@ impl SchemaCache {
     path = "/api/v1/projects/{project}/releases:check",
     tag = "releases",
     operation_id = "checkRelease",
+    summary = "Review migration files against the live schemas of target databases",
     params(("project" = String, Path, description = "The project id")),
     request_body = CheckRequest,
     responses((status = 200, description = "Review results per file and target", body = crate::openapi::CheckResponseSchema))

@@ -53,6 +53,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    for (_, name, description) in ERROR_RESPONSES {
+        components
+            .responses
+            .insert(name.to_string(), RefOr::T(error_response(description)));
+    }
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, operation) in [
             ("GET", &mut item.get),
@@ -76,6 +81,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     path = "/api/v1/openapi.json",
     tag = "meta",
     operation_id = "getOpenApi",
+    summary = "This OpenAPI document",
+    description = "Needs no token: the document holds no data.",
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
 )]
 pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
@@ -122,6 +129,50 @@ fn tag(name: &str, description: &str) -> Tag {
         .build()
 }
 
+/// The shared error responses: `(status, component name, description)`.
+const ERROR_RESPONSES: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "InvalidArgument",
+        "INVALID_ARGUMENT (or MALFORMED_JSON): a field, parameter or the body is invalid; `details.field` names the field when it is one",
+    ),
+    (
+        "401",
+        "Unauthenticated",
+        "UNAUTHENTICATED: no bearer token, or it is unknown or expired (for login and setup: wrong credentials or setup token)",
+    ),
+    (
+        "403",
+        "PermissionDenied",
+        "PERMISSION_DENIED: the caller lacks the permission this operation checks",
+    ),
+    (
+        "404",
+        "NotFound",
+        "NOT_FOUND: the resource, or a resource the request names, does not exist",
+    ),
+    (
+        "409",
+        "Conflict",
+        "ALREADY_EXISTS or FAILED_PRECONDITION: the resource exists, or its state forbids the call",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "PAYLOAD_TOO_LARGE: the request body is larger than the server's limit",
+    ),
+    (
+        "429",
+        "ResourceExhausted",
+        "RESOURCE_EXHAUSTED: too many failed logins; `details.retryAfterSeconds` and the `Retry-After` header say when to retry",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "UNAVAILABLE: the metadata store is unavailable; retry later",
+    ),
+];
+
 /// Adds the permission, the security requirement and the error responses to
 /// one operation.
 fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
@@ -142,53 +193,32 @@ fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
     }
     operation.description = (!description.is_empty()).then_some(description);
     if authenticated {
-        operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        operation.security = Some(vec![SecurityRequirement::new(
+            BEARER,
+            Vec::<String>::new(),
+        )]);
     }
+    let login_or_setup = path == "/api/v1/auth/login" || path == "/setup";
     let has_body = operation.request_body.is_some();
-    let mut errors: Vec<(&str, &str)> = vec![(
-        "400",
-        "INVALID_ARGUMENT: a field, parameter or the body is invalid; `details.field` names it when it is one field",
-    )];
-    if authenticated {
-        errors.push((
-            "401",
-            "UNAUTHENTICATED: no bearer token, or it is unknown or expired",
-        ));
-        errors.push((
-            "403",
-            "PERMISSION_DENIED: the caller lacks the permission this operation checks",
-        ));
-    } else if path == "/api/v1/auth/login" || path == "/setup" {
-        errors.push(("401", "UNAUTHENTICATED: wrong credentials or setup token"));
-    }
-    if authenticated {
-        errors.push(("404", "NOT_FOUND: the resource (or a resource it names) does not exist"));
-    }
-    if method != "GET" {
-        errors.push((
-            "409",
-            "ALREADY_EXISTS or FAILED_PRECONDITION: the resource exists, or its state forbids the call",
-        ));
-    }
-    if has_body {
-        errors.push(("413", "The request body is larger than the server's limit"));
-    }
-    if path == "/api/v1/auth/login" {
-        errors.push((
-            "429",
-            "RESOURCE_EXHAUSTED: too many failed logins; `details.retryAfterSeconds` and `Retry-After` say when to retry",
-        ));
-    }
-    errors.push((
-        "503",
-        "UNAVAILABLE: the metadata store is unavailable; retry later",
-    ));
-    for (status, text) in errors {
-        operation
-            .responses
-            .responses
-            .entry(status.to_string())
-            .or_insert_with(|| RefOr::T(error_response(text)));
+    for (status, name, _) in ERROR_RESPONSES {
+        let applies = match *status {
+            "400" | "503" => login_or_setup || authenticated,
+            "401" => login_or_setup || authenticated,
+            "403" | "404" => authenticated,
+            "409" => method != "GET" && (authenticated || path == "/setup"),
+            "413" => has_body,
+            "429" => path == "/api/v1/auth/login",
+            _ => false,
+        };
+        if applies {
+            operation
+                .responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| {
+                    RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                });
+        }
     }
 }
 
@@ -283,6 +313,8 @@ struct ApiDoc;
     path = "/api/v1/projects/{project}:getIamPolicy",
     tag = "projects",
     operation_id = "getProjectIamPolicy",
+    summary = "Get a project's IAM policy",
+    description = "The project's role bindings: `{bindings: [{role, members}]}`.",
     params(("project" = String, Path, description = "The project id")),
     responses((status = 200, description = "The project's IAM policy", body = crate::api_iam::PolicyDto))
 )]
@@ -307,33 +339,33 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct EmptySchema {}
 
-/// Declares a `{<items>: [...], nextPageToken}` page schema.
+/// Declares a `{<items>: [...], nextPageToken}` page schema; the field is
+/// named in snake case and goes on the wire in camelCase.
 macro_rules! page_schema {
-    ($name:ident, $field:literal, $item:ty) => {
+    ($name:ident, $field:ident, $item:ty) => {
         #[derive(Serialize, ToSchema)]
         #[serde(rename_all = "camelCase")]
         #[allow(dead_code)]
         pub(crate) struct $name {
-            #[serde(rename = $field)]
-            items: Vec<$item>,
+            $field: Vec<$item>,
             /// Pass as `pageToken` for the next page; absent or null on the last.
             next_page_token: Option<String>,
         }
     };
 }
 
-page_schema!(EnvironmentPage, "environments", crate::api::EnvironmentDto);
-page_schema!(ProjectPage, "projects", crate::api::ProjectDto);
-page_schema!(AuditLogPage, "auditLogs", crate::api::AuditEntryDto);
-page_schema!(InstancePage, "instances", crate::api_instances::InstanceDto);
-page_schema!(DatabasePage, "databases", crate::api_instances::DatabaseDto);
-page_schema!(UserPage, "users", crate::api_iam::UserDto);
-page_schema!(ServiceAccountPage, "serviceAccounts", crate::api_iam::ServiceAccountDto);
-page_schema!(ReleasePage, "releases", ReleaseSchema);
-page_schema!(PlanPage, "plans", PlanSchema);
-page_schema!(RolloutPage, "rollouts", RolloutSchema);
-page_schema!(TaskRunPage, "taskRuns", TaskRunSchema);
-page_schema!(ReviewPolicyPage, "reviewPolicies", crate::policies::ReviewPolicyDto);
+page_schema!(EnvironmentPage, environments, crate::api::EnvironmentDto);
+page_schema!(ProjectPage, projects, crate::api::ProjectDto);
+page_schema!(AuditLogPage, audit_logs, crate::api::AuditEntryDto);
+page_schema!(InstancePage, instances, crate::api_instances::InstanceDto);
+page_schema!(DatabasePage, databases, crate::api_instances::DatabaseDto);
+page_schema!(UserPage, users, crate::api_iam::UserDto);
+page_schema!(ServiceAccountPage, service_accounts, crate::api_iam::ServiceAccountDto);
+page_schema!(ReleasePage, releases, ReleaseSchema);
+page_schema!(PlanPage, plans, PlanSchema);
+page_schema!(RolloutPage, rollouts, RolloutSchema);
+page_schema!(TaskRunPage, task_runs, TaskRunSchema);
+page_schema!(ReviewPolicyPage, review_policies, crate::policies::ReviewPolicyDto);
 
 /// The created admin of `POST /setup`.
 #[derive(Serialize, ToSchema)]
@@ -393,7 +425,7 @@ pub(crate) struct ReleaseSchema {
 pub(crate) struct PlanSchema {
     /// `projects/{project}/plans/{id}`.
     name: String,
-    id: String,
+    id: i64,
     /// `projects/{project}/releases/{id}`.
     release: String,
     /// `instances/{i}/databases/{d}`.
@@ -450,7 +482,7 @@ pub(crate) struct OverrideSchema {
 pub(crate) struct RolloutSchema {
     /// `projects/{project}/rollouts/{id}`.
     name: String,
-    id: String,
+    id: i64,
     /// `projects/{project}/plans/{id}`.
     plan: String,
     /// `projects/{project}/releases/{id}`.

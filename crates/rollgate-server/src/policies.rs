@@ -69,6 +69,7 @@ pub(crate) struct PutReviewPolicyRequest {
     path = "/api/v1/reviewPolicies",
     tag = "reviewPolicies",
     operation_id = "listReviewPolicies",
+    summary = "List review policies",
     params(ListQuery),
     responses((status = 200, description = "A page of review policies", body = crate::openapi::ReviewPolicyPage))
 )]
@@ -91,6 +92,7 @@ pub(crate) async fn list_review_policies(
     path = "/api/v1/environments/{id}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "getEnvironmentPolicy",
+    summary = "Get an environment's review policy",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 200, description = "The environment's review policy", body = ReviewPolicyDto))
 )]
@@ -107,6 +109,7 @@ pub(crate) async fn get_environment_policy(
     path = "/api/v1/projects/{project}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "getProjectPolicy",
+    summary = "Get a project's review policy",
     params(("project" = String, Path, description = "The project id")),
     responses((status = 200, description = "The project's review policy", body = ReviewPolicyDto))
 )]
@@ -123,6 +126,7 @@ pub(crate) async fn get_project_policy(
     path = "/api/v1/environments/{id}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "putEnvironmentPolicy",
+    summary = "Set an environment's review policy",
     params(("id" = String, Path, description = "The resource id")),
     request_body = PutReviewPolicyRequest,
     responses((status = 200, description = "The stored review policy", body = ReviewPolicyDto))
@@ -141,6 +145,7 @@ pub(crate) async fn put_environment_policy(
     path = "/api/v1/projects/{project}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "putProjectPolicy",
+    summary = "Set a project's review policy",
     params(("project" = String, Path, description = "The project id")),
     request_body = PutReviewPolicyRequest,
     responses((status = 200, description = "The stored review policy", body = ReviewPolicyDto))
@@ -159,6 +164,7 @@ pub(crate) async fn put_project_policy(
     path = "/api/v1/environments/{id}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "deleteEnvironmentPolicy",
+    summary = "Remove an environment's review policy",
     params(("id" = String, Path, description = "The resource id")),
     responses((status = 200, description = "Deleted", body = crate::openapi::EmptySchema))
 )]
@@ -175,6 +181,7 @@ pub(crate) async fn delete_environment_policy(
     path = "/api/v1/projects/{project}/reviewPolicy",
     tag = "reviewPolicies",
     operation_id = "deleteProjectPolicy",
+    summary = "Remove a project's review policy",
     params(("project" = String, Path, description = "The project id")),
     responses((status = 200, description = "Deleted", body = crate::openapi::EmptySchema))
 )]

@@ -132,6 +132,7 @@ struct VcsRequest {
     path = "/api/v1/projects/{project}/releases",
     tag = "releases",
     operation_id = "createRelease",
+    summary = "Create a release from migration files",
     params(("project" = String, Path, description = "The project id")),
     request_body = CreateReleaseRequest,
     responses((status = 201, description = "The created release", body = crate::openapi::ReleaseSchema))
@@ -397,6 +398,7 @@ fn release_dto(release: &Release) -> Value {
     path = "/api/v1/projects/{project}/releases",
     tag = "releases",
     operation_id = "listReleases",
+    summary = "List a project's releases",
     params(("project" = String, Path, description = "The project id"), ListQuery),
     responses((status = 200, description = "A page of the project's releases", body = crate::openapi::ReleasePage))
 )]
@@ -422,6 +424,7 @@ pub(crate) async fn list_releases(
     path = "/api/v1/projects/{project}/releases/{release}",
     tag = "releases",
     operation_id = "getRelease",
+    summary = "Get a release",
     params(("project" = String, Path, description = "The project id"), ("release" = String, Path, description = "The release id")),
     responses((status = 200, description = "The release", body = crate::openapi::ReleaseSchema))
 )]
@@ -452,6 +455,7 @@ pub(crate) struct CreatePlanRequest {
     path = "/api/v1/projects/{project}/plans",
     tag = "plans",
     operation_id = "createPlan",
+    summary = "Plan a release against target databases",
     params(("project" = String, Path, description = "The project id")),
     request_body = CreatePlanRequest,
     responses((status = 201, description = "The created plan", body = crate::openapi::PlanSchema))
@@ -613,6 +617,7 @@ fn parse_id(kind: &str, text: &str) -> Result<i64, AppError> {
     path = "/api/v1/projects/{project}/plans",
     tag = "plans",
     operation_id = "listPlans",
+    summary = "List a project's plans",
     params(("project" = String, Path, description = "The project id"), ListQuery),
     responses((status = 200, description = "A page of the project's plans", body = crate::openapi::PlanPage))
 )]
@@ -638,6 +643,7 @@ pub(crate) async fn list_plans(
     path = "/api/v1/projects/{project}/plans/{plan}",
     tag = "plans",
     operation_id = "getPlan",
+    summary = "Get a plan",
     params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
     responses((status = 200, description = "The plan", body = crate::openapi::PlanSchema))
 )]
@@ -663,6 +669,7 @@ pub(crate) async fn get_plan(
     path = "/api/v1/projects/{project}/plans/{plan}/rollout",
     tag = "rollouts",
     operation_id = "createRollout",
+    summary = "Create (or get) the rollout of a plan",
     params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
     responses((status = 200, description = "The plan's rollout (created on the first call, the same one after)", body = crate::openapi::RolloutSchema))
 )]
@@ -906,6 +913,7 @@ async fn load_rollout(state: &AppState, project: &str, id: &str) -> Result<Rollo
     path = "/api/v1/projects/{project}/rollouts",
     tag = "rollouts",
     operation_id = "listRollouts",
+    summary = "List a project's rollouts",
     params(("project" = String, Path, description = "The project id"), ListQuery),
     responses((status = 200, description = "A page of the project's rollouts", body = crate::openapi::RolloutPage))
 )]
@@ -934,6 +942,7 @@ pub(crate) async fn list_rollouts(
     path = "/api/v1/projects/{project}/rollouts/{rollout}",
     tag = "rollouts",
     operation_id = "getRollout",
+    summary = "Get a rollout",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id")),
     responses((status = 200, description = "The rollout", body = crate::openapi::RolloutSchema))
 )]
@@ -1047,6 +1056,7 @@ fn refusal_error(refusal: &Refusal) -> AppError {
     path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run",
     tag = "rollouts",
     operation_id = "runTasks",
+    summary = "Run a stage's tasks",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
     request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
     responses((status = 200, description = "The task runs queued", body = crate::openapi::RunTasksResponseSchema))
@@ -1194,6 +1204,7 @@ fn shorten_to(text: &str, max: usize) -> String {
     path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip",
     tag = "rollouts",
     operation_id = "skipTasks",
+    summary = "Skip a stage's tasks",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
     request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
     responses((status = 200, description = "The tasks skipped", body = crate::openapi::SkipTasksResponseSchema))
@@ -1290,6 +1301,7 @@ async fn skip_tasks_inner(
     path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel",
     tag = "rollouts",
     operation_id = "cancelTaskRuns",
+    summary = "Cancel a stage's queued or running task runs",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
     request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
     responses((status = 200, description = "The tasks whose runs were canceled", body = crate::openapi::CancelTaskRunsResponseSchema))
@@ -1399,6 +1411,7 @@ async fn load_task(
     path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
     tag = "rollouts",
     operation_id = "listTaskRuns",
+    summary = "List a task's runs",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id")),
     responses((status = 200, description = "The task's runs", body = crate::openapi::TaskRunPage))
 )]
@@ -1425,6 +1438,7 @@ pub(crate) async fn list_task_runs(
     path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",
     tag = "rollouts",
     operation_id = "getTaskRunLog",
+    summary = "Get a task run's log",
     params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id"), ("run" = String, Path, description = "The task run id")),
     responses((status = 200, description = "The run's log", body = crate::openapi::TaskRunLogSchema))
 )]

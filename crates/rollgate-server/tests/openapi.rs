@@ -63,6 +63,13 @@ fn spec_is_openapi_3_1_with_title_and_version() {
         "bearer"
     );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    for (status, response) in doc["components"]["responses"].as_object().unwrap() {
+        assert_eq!(
+            response["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "error response {status}"
+        );
+    }
 }
 
 #[test]
@@ -104,11 +111,12 @@ fn every_operation_states_its_permission_security_and_errors() {
             operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
             "{method} {path} has no tag"
         );
-        let error = &operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"];
-        assert_eq!(
-            error, "#/components/schemas/ErrorBody",
-            "{method} {path}: 400 must use ErrorBody"
-        );
+        if path != "/api/v1/openapi.json" {
+            assert_eq!(
+                operation["responses"]["400"]["$ref"], "#/components/responses/InvalidArgument",
+                "{method} {path}: 400 must be the shared error response"
+            );
+        }
         if UNAUTHENTICATED_OPERATIONS.contains(&(method.as_str(), path.as_str())) {
             assert!(
                 operation.get("security").is_none(),
@@ -186,4 +194,194 @@ fn fill_parameters(path: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Calls endpoints with a Workspace Admin on the fixture world (a release,
+/// plan, rollout and queued task run included) and checks each answer
+/// against the schema the spec gives for its method, path and status, so
+/// the schemas written next to `json!` bodies cannot drift from them.
+#[tokio::test]
+async fn responses_match_their_schemas() {
+    let world = World::new().await;
+    let admin = world
+        .principal("admin@example.com", &[rollgate_auth::Role::WorkspaceAdmin])
+        .await;
+    let doc = document();
+    let release = serde_json::json!({
+        "files": [{"path": "migrations/V1__t.sql", "version": "1", "statement": "CREATE TABLE t (id int);"}],
+        "vcs": {"commitSha": "abc123", "commitUrl": "https://git.example/c/abc123",
+                "mergeRequestUrl": "https://git.example/mr/7", "author": "ada@example.com"},
+    })
+    .to_string();
+    let mut calls: Vec<(&str, String, &str, Option<String>)> = vec![
+        ("GET", "/api/v1/environments".into(), "/api/v1/environments", None),
+        ("GET", "/api/v1/environments/test".into(), "/api/v1/environments/{id}", None),
+        ("POST", "/api/v1/environments".into(), "/api/v1/environments", Some(r#"{"id":"stage"}"#.into())),
+        ("PATCH", "/api/v1/environments/stage".into(), "/api/v1/environments/{id}", Some(r#"{"title":"Staging"}"#.into())),
+        ("GET", "/api/v1/instances".into(), "/api/v1/instances", None),
+        ("GET", "/api/v1/instances/pg".into(), "/api/v1/instances/{id}", None),
+        ("POST", "/api/v1/instances/pg:matchUrl".into(), "/api/v1/instances/{id}:matchUrl", Some(r#"{"url":"postgres://x@y/z"}"#.into())),
+        ("GET", "/api/v1/databases".into(), "/api/v1/databases", None),
+        ("GET", "/api/v1/instances/pg/databases".into(), "/api/v1/instances/{instance}/databases", None),
+        ("GET", "/api/v1/instances/pg/databases/app".into(), "/api/v1/instances/{instance}/databases/{database}", None),
+        ("POST", "/api/v1/instances/pg/databases".into(), "/api/v1/instances/{instance}/databases", Some(r#"{"name":"extra"}"#.into())),
+        ("GET", "/api/v1/projects".into(), "/api/v1/projects", None),
+        ("GET", "/api/v1/projects/shop".into(), "/api/v1/projects/{project}", None),
+        ("POST", "/api/v1/projects".into(), "/api/v1/projects", Some(r#"{"id":"blog"}"#.into())),
+        ("PATCH", "/api/v1/projects/blog".into(), "/api/v1/projects/{project}", Some(r#"{"title":"Blog"}"#.into())),
+        ("GET", "/api/v1/projects/shop:getIamPolicy".into(), "/api/v1/projects/{project}:getIamPolicy", None),
+        ("POST", "/api/v1/projects/blog:setIamPolicy".into(), "/api/v1/projects/{project}:setIamPolicy",
+            Some(r#"{"bindings":[{"role":"roles/projectDeveloper","members":["user:bob@example.com"]}]}"#.into())),
+        ("GET", "/api/v1/users".into(), "/api/v1/users", None),
+        ("GET", "/api/v1/users/bob@example.com".into(), "/api/v1/users/{email}", None),
+        ("POST", "/api/v1/users".into(), "/api/v1/users", Some(r#"{"email":"eve@example.com","roles":[]}"#.into())),
+        ("GET", "/api/v1/serviceAccounts".into(), "/api/v1/serviceAccounts", None),
+        ("GET", "/api/v1/serviceAccounts/ci".into(), "/api/v1/serviceAccounts/{name}", None),
+        ("POST", "/api/v1/serviceAccounts".into(), "/api/v1/serviceAccounts", Some(r#"{"name":"deploy","roles":[]}"#.into())),
+        ("POST", "/api/v1/serviceAccounts/deploy:rotateKey".into(), "/api/v1/serviceAccounts/{name}:rotateKey", None),
+        ("PUT", "/api/v1/projects/shop/reviewPolicy".into(), "/api/v1/projects/{project}/reviewPolicy", Some(r#"{"review":{"template":"basic"}}"#.into())),
+        ("GET", "/api/v1/projects/shop/reviewPolicy".into(), "/api/v1/projects/{project}/reviewPolicy", None),
+        ("GET", "/api/v1/reviewPolicies".into(), "/api/v1/reviewPolicies", None),
+        ("DELETE", "/api/v1/projects/shop/reviewPolicy".into(), "/api/v1/projects/{project}/reviewPolicy", None),
+        ("POST", "/api/v1/projects/shop/releases".into(), "/api/v1/projects/{project}/releases", Some(release)),
+        ("GET", "/api/v1/projects/shop/releases".into(), "/api/v1/projects/{project}/releases", None),
+        ("GET", "/api/v1/auditLogs".into(), "/api/v1/auditLogs", None),
+        ("POST", "/api/v1/auth/login".into(), "/api/v1/auth/login", Some(r#"{"email":"nobody@example.com","password":"wrong-password"}"#.into())),
+        ("DELETE", "/api/v1/projects/blog".into(), "/api/v1/projects/{project}", None),
+    ];
+    let mut checked = 0;
+    let mut index = 0;
+    while index < calls.len() {
+        let (method, uri, spec_path, body) = calls[index].clone();
+        index += 1;
+        let (status, value) = world.call(method, &uri, Some(&admin), body.as_deref()).await;
+        // Success everywhere but the login with a wrong password, whose
+        // error body is checked as well.
+        let expected_success = spec_path != "/api/v1/auth/login";
+        assert_eq!(
+            status.is_success(),
+            expected_success,
+            "{method} {uri} answered {status}: {value}"
+        );
+        check_response(&doc, method, spec_path, status, &value);
+        checked += 1;
+        // Release → plan → rollout → queued run → its log, by the names returned.
+        if spec_path == "/api/v1/projects/{project}/releases" && method == "POST" {
+            let plan = serde_json::json!({ "release": value["name"], "targets": ["instances/pg/databases/app"] });
+            calls.push(("POST", "/api/v1/projects/shop/plans".into(), "/api/v1/projects/{project}/plans", Some(plan.to_string())));
+            calls.push(("GET", format!("/api/v1/{}", value["name"].as_str().unwrap()), "/api/v1/projects/{project}/releases/{release}", None));
+        }
+        if spec_path == "/api/v1/projects/{project}/plans" && method == "POST" {
+            let name = value["name"].as_str().unwrap();
+            calls.push(("GET", "/api/v1/projects/shop/plans".into(), "/api/v1/projects/{project}/plans", None));
+            calls.push(("GET", format!("/api/v1/{name}"), "/api/v1/projects/{project}/plans/{plan}", None));
+            calls.push(("POST", format!("/api/v1/{name}/rollout"), "/api/v1/projects/{project}/plans/{plan}/rollout", None));
+        }
+        if spec_path == "/api/v1/projects/{project}/plans/{plan}/rollout" {
+            let name = value["name"].as_str().unwrap().to_string();
+            let stage = value["stages"][0]["name"].as_str().unwrap().to_string();
+            let task = value["stages"][0]["tasks"][0]["name"].as_str().unwrap().to_string();
+            calls.push(("GET", "/api/v1/projects/shop/rollouts".into(), "/api/v1/projects/{project}/rollouts", None));
+            calls.push(("GET", format!("/api/v1/{name}"), "/api/v1/projects/{project}/rollouts/{rollout}", None));
+            calls.push(("POST", format!("/api/v1/{stage}/tasks:run"), "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run", None));
+            calls.push(("GET", format!("/api/v1/{task}/taskRuns"), "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns", None));
+            calls.push(("POST", format!("/api/v1/{stage}/taskRuns:cancel"), "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel", None));
+            calls.push(("POST", format!("/api/v1/{stage}/tasks:skip"), "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip", Some(r#"{"reason":"not needed"}"#.into())));
+        }
+        if spec_path.ends_with("tasks:run") {
+            let run = value["taskRuns"][0]["name"].as_str().unwrap();
+            calls.push(("GET", format!("/api/v1/{run}/log"), "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log", None));
+        }
+    }
+    assert!(checked >= 40, "only {checked} responses checked");
+}
+
+/// Fails unless `value` matches the spec's schema for `status` of the operation.
+fn check_response(doc: &Value, method: &str, path: &str, status: StatusCode, value: &Value) {
+    let operation = &doc["paths"][path][method.to_lowercase()];
+    assert!(operation.is_object(), "{method} {path} is not in the spec");
+    let mut response = &operation["responses"][status.as_str()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which the spec does not list: {value}"
+    );
+    if let Some(reference) = response["$ref"].as_str() {
+        response = resolve(doc, reference);
+    }
+    let schema = &response["content"]["application/json"]["schema"];
+    if schema.is_null() {
+        assert!(value.is_null(), "{method} {path} {status}: the spec says no body: {value}");
+        return;
+    }
+    if let Err(error) = validate(doc, schema, value, "$") {
+        panic!("{method} {path} {status}: {error}\nbody: {value}");
+    }
+}
+
+fn resolve<'a>(doc: &'a Value, reference: &str) -> &'a Value {
+    let mut node = doc;
+    for part in reference.trim_start_matches("#/").split('/') {
+        node = &node[part];
+    }
+    assert!(!node.is_null(), "dangling $ref {reference}");
+    node
+}
+
+/// The subset of JSON Schema the generated document uses: `$ref`, `type`
+/// (one or a list), `properties`, `required`, `additionalProperties: false`,
+/// `items`, `oneOf`.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        return validate(doc, resolve(doc, reference), value, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        return if options.iter().any(|o| validate(doc, o, value, at).is_ok()) {
+            Ok(())
+        } else {
+            Err(format!("{at}: matches no oneOf option"))
+        };
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !types.contains(&actual) && !(actual == "integer" && types.contains(&"number")) {
+        return Err(format!("{at}: is {actual}, the spec says {types:?}"));
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema["properties"].as_object();
+            if let Some(properties) = properties {
+                for (key, field) in fields {
+                    match properties.get(key) {
+                        Some(property) => validate(doc, property, field, &format!("{at}.{key}"))?,
+                        None => return Err(format!("{at}.{key}: not a property in the spec")),
+                    }
+                }
+            }
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let key = required.as_str().unwrap_or_default();
+                if !fields.contains_key(key) {
+                    return Err(format!("{at}.{key}: required by the spec, missing"));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                validate(doc, &schema["items"], item, &format!("{at}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
