@@ -18,10 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{
-    ContentBuilder, InfoBuilder, Ref, RefOr, ResponseBuilder,
-};
 use utoipa::openapi::tag::{Tag, TagBuilder};
+use utoipa::openapi::{ContentBuilder, InfoBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{ENDPOINT_PERMISSIONS, endpoint_scope};
@@ -107,18 +105,36 @@ pub const UNAUTHENTICATED_OPERATIONS: &[(&str, &str)] = &[
 
 const TAGS: &[(&str, &str)] = &[
     ("auth", "Login and first-start setup"),
-    ("environments", "Environments, in rollout order, with their rollout policy"),
-    ("instances", "Target database servers; their URLs are stored encrypted and never returned with a password"),
+    (
+        "environments",
+        "Environments, in rollout order, with their rollout policy",
+    ),
+    (
+        "instances",
+        "Target database servers; their URLs are stored encrypted and never returned with a password",
+    ),
     ("databases", "Databases on instances"),
     ("projects", "Projects, their databases and IAM policies"),
     ("users", "Users and their workspace-wide roles"),
     ("serviceAccounts", "Service accounts (CI) and their keys"),
     ("auditLogs", "The audit log"),
-    ("releases", "Releases: immutable sets of migration files, and their review check"),
+    (
+        "releases",
+        "Releases: immutable sets of migration files, and their review check",
+    ),
     ("plans", "Plans: a release against target databases"),
-    ("rollouts", "Rollouts: stages per environment, tasks per database, task runs and logs"),
-    ("changelog", "The migration history read from a target database"),
-    ("reviewPolicies", "SQL review policies attached to environments and projects"),
+    (
+        "rollouts",
+        "Rollouts: stages per environment, tasks per database, task runs and logs",
+    ),
+    (
+        "changelog",
+        "The migration history read from a target database",
+    ),
+    (
+        "reviewPolicies",
+        "SQL review policies attached to environments and projects",
+    ),
     ("meta", "This document"),
 ];
 
@@ -188,15 +204,12 @@ fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
         }
         description.push_str(&format!(
             "Permission: `{permission}` (checked in: {}).",
-            endpoint_scope(path)
+            operation_scope(method, path)
         ));
     }
     operation.description = (!description.is_empty()).then_some(description);
     if authenticated {
-        operation.security = Some(vec![SecurityRequirement::new(
-            BEARER,
-            Vec::<String>::new(),
-        )]);
+        operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
     }
     let login_or_setup = path == "/api/v1/auth/login" || path == "/setup";
     let has_body = operation.request_body.is_some();
@@ -215,10 +228,19 @@ fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
                 .responses
                 .responses
                 .entry(status.to_string())
-                .or_insert_with(|| {
-                    RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
-                });
+                .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
         }
+    }
+}
+
+/// Where the operation checks its permission: [`endpoint_scope`], except that
+/// creating a project is a workspace check (only listing projects looks at
+/// project bindings).
+fn operation_scope(method: &str, path: &str) -> &'static str {
+    if method == "POST" && path == "/api/v1/projects" {
+        "workspace"
+    } else {
+        endpoint_scope(path)
     }
 }
 
@@ -360,12 +382,20 @@ page_schema!(AuditLogPage, audit_logs, crate::api::AuditEntryDto);
 page_schema!(InstancePage, instances, crate::api_instances::InstanceDto);
 page_schema!(DatabasePage, databases, crate::api_instances::DatabaseDto);
 page_schema!(UserPage, users, crate::api_iam::UserDto);
-page_schema!(ServiceAccountPage, service_accounts, crate::api_iam::ServiceAccountDto);
+page_schema!(
+    ServiceAccountPage,
+    service_accounts,
+    crate::api_iam::ServiceAccountDto
+);
 page_schema!(ReleasePage, releases, ReleaseSchema);
 page_schema!(PlanPage, plans, PlanSchema);
 page_schema!(RolloutPage, rollouts, RolloutSchema);
 page_schema!(TaskRunPage, task_runs, TaskRunSchema);
-page_schema!(ReviewPolicyPage, review_policies, crate::policies::ReviewPolicyDto);
+page_schema!(
+    ReviewPolicyPage,
+    review_policies,
+    crate::policies::ReviewPolicyDto
+);
 
 /// The created admin of `POST /setup`.
 #[derive(Serialize, ToSchema)]
@@ -607,20 +637,97 @@ pub(crate) struct CheckSummarySchema {
     warning: u64,
 }
 
+/// One review finding (`rollgate_review::Advice`). Lines and columns are
+/// 1-based; the end points just past the offending text.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct AdviceSchema {
+    /// Stable rule name, e.g. `COLUMN_NO_NULL`, or `SYNTAX_ERROR`.
+    rule: String,
+    level: AdviceLevelSchema,
+    code: u32,
+    title: String,
+    /// What is wrong, naming the object, and how to fix it.
+    content: String,
+    line: u32,
+    column: u32,
+    end_line: u32,
+    end_column: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub(crate) enum AdviceLevelSchema {
+    Warning,
+    Error,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub(crate) enum RiskLevelSchema {
+    Low,
+    Moderate,
+    High,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub(crate) enum CheckStatusSchema {
+    /// Reviewed: it would be applied.
+    Pending,
+    /// Already applied with this content.
+    Skipped,
+    /// See the advices.
+    Error,
+}
+
+/// The review of one file on one target.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct CheckResultSchema {
+    file: String,
+    version: String,
+    /// `instances/{i}/databases/{d}`.
+    target: String,
+    status: CheckStatusSchema,
+    advices: Vec<AdviceSchema>,
+    /// Rows the file's DML would touch, when known.
+    affected_rows: Option<u64>,
+    risk_level: Option<RiskLevelSchema>,
+    risk_reasons: Vec<String>,
+}
+
+/// One target of a check.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CheckTargetSchema {
+    /// `instances/{i}/databases/{d}`.
+    target: String,
+    environment: String,
+    /// Where the review policy came from.
+    policy: String,
+    reachable: bool,
+    /// Why it was not reachable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 /// The result of `releases:check`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub(crate) struct CheckResponseSchema {
     /// One per file and target.
-    #[schema(value_type = Vec<Object>)]
-    results: Vec<Value>,
+    results: Vec<CheckResultSchema>,
     /// One per target: its environment, policy and whether it was reachable.
-    #[schema(value_type = Vec<Object>)]
-    targets: Vec<Value>,
+    targets: Vec<CheckTargetSchema>,
     summary: CheckSummarySchema,
     /// Rows the DML would touch, summed, when known.
     affected_rows: Option<u64>,
-    /// `LOW`, `MODERATE` or `HIGH`, the highest over all results.
-    risk_level: Option<String>,
+    /// The highest over all results.
+    risk_level: Option<RiskLevelSchema>,
 }
