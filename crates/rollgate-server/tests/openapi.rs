@@ -422,7 +422,8 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     };
-    if !types.contains(&actual) && !(actual == "integer" && types.contains(&"number")) {
+    let integer_as_number = actual == "integer" && types.contains(&"number");
+    if !(types.contains(&actual) || integer_as_number) {
         return Err(format!("{at}: is {actual}, the spec says {types:?}"));
     }
     match value {
