@@ -31,20 +31,29 @@ pub const SESSION_SECONDS: i64 = 3600;
 
 // ---- Authentication ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LoginResponse {
     token: String,
     expire_time: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    summary = "Log in with email and password (or a service account's email and key)",
+    request_body = LoginRequest,
+    responses((status = 200, description = "A session token", body = LoginResponse))
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -160,7 +169,7 @@ fn dummy_hash() -> &'static str {
 
 // ---- First-start setup ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetupRequest {
     token: String,
@@ -168,6 +177,15 @@ pub(crate) struct SetupRequest {
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/setup",
+    tag = "auth",
+    operation_id = "setup",
+    summary = "Create the first Workspace Admin with the one-time setup token",
+    request_body = SetupRequest,
+    responses((status = 201, description = "The first Workspace Admin", body = crate::openapi::SetupResponseSchema))
+)]
 pub(crate) async fn setup(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -256,8 +274,9 @@ pub(crate) fn validate_new_user(email: &str, password: &str) -> Result<(), AppEr
 
 // ---- Lists ----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     #[serde(default)]
     pub(crate) page_size: u32,
@@ -276,7 +295,7 @@ impl ListQuery {
 
 // ---- Environments ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EnvironmentDto {
     pub(crate) name: String,
@@ -298,7 +317,7 @@ impl From<Environment> for EnvironmentDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateEnvironmentRequest {
     id: String,
@@ -310,6 +329,15 @@ pub(crate) struct CreateEnvironmentRequest {
     policy: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments",
+    tag = "environments",
+    operation_id = "listEnvironments",
+    summary = "List environments",
+    params(ListQuery),
+    responses((status = 200, description = "A page of environments", body = crate::openapi::EnvironmentPage))
+)]
 pub(crate) async fn list_environments(
     State(state): State<AppState>,
     principal: Principal,
@@ -324,6 +352,15 @@ pub(crate) async fn list_environments(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments/{id}",
+    tag = "environments",
+    operation_id = "getEnvironment",
+    summary = "Get an environment",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "The environment", body = EnvironmentDto))
+)]
 pub(crate) async fn get_environment(
     State(state): State<AppState>,
     principal: Principal,
@@ -335,6 +372,15 @@ pub(crate) async fn get_environment(
     Ok(Json(env.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/environments",
+    tag = "environments",
+    operation_id = "createEnvironment",
+    summary = "Create an environment",
+    request_body = CreateEnvironmentRequest,
+    responses((status = 201, description = "The created environment", body = EnvironmentDto))
+)]
 pub(crate) async fn create_environment(
     State(state): State<AppState>,
     principal: Principal,
@@ -471,7 +517,7 @@ async fn next_environment_order(state: &AppState) -> Result<i64, AppError> {
 
 // ---- Projects ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ProjectDto {
     pub(crate) name: String,
     pub(crate) id: String,
@@ -504,7 +550,7 @@ impl ProjectDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateProjectRequest {
     id: String,
@@ -515,6 +561,15 @@ pub(crate) struct CreateProjectRequest {
 /// With `rg.projects.list` from a workspace-wide role: every project. With
 /// it only from project bindings: the projects where the principal holds
 /// `rg.projects.get`, so nobody sees a project it has no role in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects",
+    tag = "projects",
+    operation_id = "listProjects",
+    summary = "List projects",
+    params(ListQuery),
+    responses((status = 200, description = "A page of projects", body = crate::openapi::ProjectPage))
+)]
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
     principal: Principal,
@@ -583,6 +638,15 @@ pub(crate) async fn get_project(
     Ok(Json(ProjectDto::load(state, project).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects",
+    tag = "projects",
+    operation_id = "createProject",
+    summary = "Create a project",
+    request_body = CreateProjectRequest,
+    responses((status = 201, description = "The created project", body = ProjectDto))
+)]
 pub(crate) async fn create_project(
     State(state): State<AppState>,
     principal: Principal,
@@ -611,7 +675,7 @@ pub(crate) async fn create_project(
 
 // ---- Audit log ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditEntryDto {
     id: i64,
     actor: String,
@@ -637,6 +701,15 @@ impl From<AuditEntry> for AuditEntryDto {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auditLogs",
+    tag = "auditLogs",
+    operation_id = "listAuditLogs",
+    summary = "List audit log entries",
+    params(ListQuery),
+    responses((status = 200, description = "A page of audit entries, newest first", body = crate::openapi::AuditLogPage))
+)]
 pub(crate) async fn list_audit_logs(
     State(state): State<AppState>,
     principal: Principal,

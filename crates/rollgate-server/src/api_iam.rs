@@ -53,6 +53,15 @@ pub(crate) fn no_such_method(method: &str) -> AppError {
 // ---- Projects: get (and :getIamPolicy), PATCH, DELETE, :setIamPolicy ----
 
 /// `GET /projects/{project}` and `GET /projects/{project}:getIamPolicy`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}",
+    tag = "projects",
+    operation_id = "getProjectOrPolicy",
+    summary = "Get a project",
+    params(("project" = String, Path, description = "The project id")),
+    responses((status = 200, description = "The project", body = ProjectDto))
+)]
 pub(crate) async fn get_project_or_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -73,6 +82,16 @@ pub(crate) async fn get_project_or_policy(
 }
 
 /// `POST /projects/{project}:setIamPolicy`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}:setIamPolicy",
+    tag = "projects",
+    operation_id = "postProjectMethod",
+    summary = "Replace a project's IAM policy",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = SetIamPolicyRequest,
+    responses((status = 200, description = "The stored IAM policy", body = PolicyDto))
+)]
 pub(crate) async fn post_project_method(
     State(state): State<AppState>,
     principal: Principal,
@@ -107,14 +126,14 @@ pub(crate) async fn post_project_method(
     result
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BindingDto {
     role: String,
     members: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct PolicyDto {
     bindings: Vec<BindingDto>,
 }
@@ -133,7 +152,7 @@ impl From<Vec<IamBinding>> for PolicyDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetIamPolicyRequest {
     bindings: Vec<BindingDto>,
@@ -210,7 +229,7 @@ fn project_role_names() -> String {
         .join(", ")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchProjectRequest {
     #[serde(default)]
@@ -221,6 +240,16 @@ pub(crate) struct PatchProjectRequest {
 }
 
 /// `PATCH /projects/{project}` `{title?, databases?}`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/projects/{project}",
+    tag = "projects",
+    operation_id = "patchProject",
+    summary = "Update a project's title or database set",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = PatchProjectRequest,
+    responses((status = 200, description = "The updated project", body = ProjectDto))
+)]
 pub(crate) async fn patch_project(
     State(state): State<AppState>,
     principal: Principal,
@@ -374,6 +403,15 @@ async fn replace_project_databases(
 
 /// `DELETE /projects/{project}`: the project, its database memberships and its
 /// IAM bindings (not the databases).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}",
+    tag = "projects",
+    operation_id = "deleteProject",
+    summary = "Delete a project",
+    params(("project" = String, Path, description = "The project id")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub(crate) async fn delete_project(
     State(state): State<AppState>,
     principal: Principal,
@@ -395,7 +433,7 @@ pub(crate) async fn delete_project(
 
 // ---- Environments: PATCH, DELETE ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchEnvironmentRequest {
     #[serde(default)]
@@ -406,6 +444,16 @@ pub(crate) struct PatchEnvironmentRequest {
     policy: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/environments/{id}",
+    tag = "environments",
+    operation_id = "patchEnvironment",
+    summary = "Update an environment",
+    params(("id" = String, Path, description = "The resource id")),
+    request_body = PatchEnvironmentRequest,
+    responses((status = 200, description = "The updated environment", body = EnvironmentDto))
+)]
 pub(crate) async fn patch_environment(
     State(state): State<AppState>,
     principal: Principal,
@@ -443,6 +491,15 @@ pub(crate) async fn patch_environment(
 }
 
 /// Refused (409) while a database or an instance is in the environment.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/environments/{id}",
+    tag = "environments",
+    operation_id = "deleteEnvironment",
+    summary = "Delete an environment",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub(crate) async fn delete_environment(
     State(state): State<AppState>,
     principal: Principal,
@@ -478,7 +535,7 @@ pub(crate) async fn delete_environment(
 
 // ---- Users ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct UserDto {
     name: String,
     email: String,
@@ -495,7 +552,7 @@ impl From<User> for UserDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUserRequest {
     email: String,
@@ -504,7 +561,7 @@ pub(crate) struct CreateUserRequest {
     roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchUserRequest {
     #[serde(default)]
@@ -513,6 +570,15 @@ pub(crate) struct PatchUserRequest {
     roles: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "listUsers",
+    summary = "List users",
+    params(ListQuery),
+    responses((status = 200, description = "A page of users", body = crate::openapi::UserPage))
+)]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
@@ -527,6 +593,15 @@ pub(crate) async fn list_users(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{email}",
+    tag = "users",
+    operation_id = "getUser",
+    summary = "Get a user",
+    params(("email" = String, Path, description = "The user's email")),
+    responses((status = 200, description = "The user", body = UserDto))
+)]
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -539,6 +614,15 @@ pub(crate) async fn get_user(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "createUser",
+    summary = "Create a user",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "The created user", body = UserDto))
+)]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -569,6 +653,16 @@ pub(crate) async fn create_user(
     result
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{email}",
+    tag = "users",
+    operation_id = "patchUser",
+    summary = "Update a user's password or roles",
+    params(("email" = String, Path, description = "The user's email")),
+    request_body = PatchUserRequest,
+    responses((status = 200, description = "The updated user", body = UserDto))
+)]
 pub(crate) async fn patch_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -615,6 +709,15 @@ pub(crate) async fn patch_user(
     result
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{email}",
+    tag = "users",
+    operation_id = "deleteUser",
+    summary = "Delete a user",
+    params(("email" = String, Path, description = "The user's email")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -696,7 +799,7 @@ pub(crate) fn parse_roles(field: &str, roles: &[String]) -> Result<Vec<String>, 
 
 // ---- Service accounts ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ServiceAccountDto {
     name: String,
     email: String,
@@ -721,7 +824,7 @@ impl From<ServiceAccount> for ServiceAccountDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateServiceAccountRequest {
     name: String,
@@ -730,14 +833,14 @@ pub(crate) struct CreateServiceAccountRequest {
     key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchServiceAccountRequest {
     #[serde(default)]
     roles: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RotateKeyRequest {
     #[serde(default)]
@@ -748,6 +851,15 @@ fn service_account_email(name: &str) -> String {
     format!("{name}{SERVICE_ACCOUNT_DOMAIN}")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/serviceAccounts",
+    tag = "serviceAccounts",
+    operation_id = "listServiceAccounts",
+    summary = "List service accounts",
+    params(ListQuery),
+    responses((status = 200, description = "A page of service accounts", body = crate::openapi::ServiceAccountPage))
+)]
 pub(crate) async fn list_service_accounts(
     State(state): State<AppState>,
     principal: Principal,
@@ -762,6 +874,15 @@ pub(crate) async fn list_service_accounts(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/serviceAccounts/{name}",
+    tag = "serviceAccounts",
+    operation_id = "getServiceAccount",
+    summary = "Get a service account",
+    params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
+    responses((status = 200, description = "The service account (never its key)", body = ServiceAccountDto))
+)]
 pub(crate) async fn get_service_account(
     State(state): State<AppState>,
     principal: Principal,
@@ -775,6 +896,15 @@ pub(crate) async fn get_service_account(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/serviceAccounts",
+    tag = "serviceAccounts",
+    operation_id = "createServiceAccount",
+    summary = "Create a service account",
+    request_body = CreateServiceAccountRequest,
+    responses((status = 201, description = "The created service account, with its key when the server generated it", body = ServiceAccountDto))
+)]
 pub(crate) async fn create_service_account(
     State(state): State<AppState>,
     principal: Principal,
@@ -809,6 +939,16 @@ pub(crate) async fn create_service_account(
     result
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/serviceAccounts/{name}",
+    tag = "serviceAccounts",
+    operation_id = "patchServiceAccount",
+    summary = "Update a service account's roles",
+    params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
+    request_body = PatchServiceAccountRequest,
+    responses((status = 200, description = "The updated service account", body = ServiceAccountDto))
+)]
 pub(crate) async fn patch_service_account(
     State(state): State<AppState>,
     principal: Principal,
@@ -839,6 +979,15 @@ pub(crate) async fn patch_service_account(
     result
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/serviceAccounts/{name}",
+    tag = "serviceAccounts",
+    operation_id = "deleteServiceAccount",
+    summary = "Delete a service account",
+    params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub(crate) async fn delete_service_account(
     State(state): State<AppState>,
     principal: Principal,
@@ -866,6 +1015,16 @@ pub(crate) async fn delete_service_account(
 
 /// `POST /serviceAccounts/{name}:rotateKey` `{key?}`: replaces the key; the
 /// old one stops logging in at once and the sessions it opened end.
+#[utoipa::path(
+    post,
+    path = "/api/v1/serviceAccounts/{name}:rotateKey",
+    tag = "serviceAccounts",
+    operation_id = "postServiceAccountMethod",
+    summary = "Rotate a service account's key",
+    params(("name" = String, Path, description = "The service account name (before @service.rollgate)")),
+    request_body(content = Option<RotateKeyRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The service account, with its new key when the server generated it", body = ServiceAccountDto))
+)]
 pub(crate) async fn post_service_account_method(
     State(state): State<AppState>,
     principal: Principal,

@@ -26,7 +26,7 @@ use crate::worker::instance_url_aad;
 
 // ---- Instances ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct InstanceDto {
     name: String,
     id: String,
@@ -74,7 +74,7 @@ fn undecryptable(id: &str) -> AppError {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateInstanceRequest {
     id: String,
@@ -83,7 +83,7 @@ pub(crate) struct CreateInstanceRequest {
     environment: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchInstanceRequest {
     #[serde(default)]
@@ -94,12 +94,21 @@ pub(crate) struct PatchInstanceRequest {
     environment: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MatchUrlRequest {
     url: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances",
+    tag = "instances",
+    operation_id = "listInstances",
+    summary = "List instances",
+    params(ListQuery),
+    responses((status = 200, description = "A page of instances", body = crate::openapi::InstancePage))
+)]
 pub(crate) async fn list_instances(
     State(state): State<AppState>,
     principal: Principal,
@@ -118,6 +127,15 @@ pub(crate) async fn list_instances(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{id}",
+    tag = "instances",
+    operation_id = "getInstance",
+    summary = "Get an instance",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "The instance, its URL without password", body = InstanceDto))
+)]
 pub(crate) async fn get_instance(
     State(state): State<AppState>,
     principal: Principal,
@@ -129,6 +147,15 @@ pub(crate) async fn get_instance(
     Ok(Json(InstanceDto::new(&state, instance)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances",
+    tag = "instances",
+    operation_id = "createInstance",
+    summary = "Create an instance",
+    request_body = CreateInstanceRequest,
+    responses((status = 201, description = "The created instance", body = InstanceDto))
+)]
 pub(crate) async fn create_instance(
     State(state): State<AppState>,
     principal: Principal,
@@ -169,6 +196,16 @@ pub(crate) async fn create_instance(
     result
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/instances/{id}",
+    tag = "instances",
+    operation_id = "patchInstance",
+    summary = "Update an instance",
+    params(("id" = String, Path, description = "The resource id")),
+    request_body = PatchInstanceRequest,
+    responses((status = 200, description = "The updated instance", body = InstanceDto))
+)]
 pub(crate) async fn patch_instance(
     State(state): State<AppState>,
     principal: Principal,
@@ -226,6 +263,15 @@ pub(crate) async fn patch_instance(
 }
 
 /// Also deletes the instance's databases and their project memberships.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/instances/{id}",
+    tag = "instances",
+    operation_id = "deleteInstance",
+    summary = "Delete an instance and its databases",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 204, description = "Deleted, with its databases"))
+)]
 pub(crate) async fn delete_instance(
     State(state): State<AppState>,
     principal: Principal,
@@ -253,6 +299,16 @@ pub(crate) async fn delete_instance(
 /// `POST /instances/{id}:matchUrl` `{url}` → `{"matches": bool}`: whether
 /// `url` is the stored URL (after trimming), so `workspace apply` converges
 /// without reading secrets back. Audited: it is an oracle on a secret.
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances/{id}:matchUrl",
+    tag = "instances",
+    operation_id = "postInstanceMethod",
+    summary = "Tell whether a URL is the instance's stored URL",
+    params(("id" = String, Path, description = "The resource id")),
+    request_body = MatchUrlRequest,
+    responses((status = 200, description = "Whether the URL is the stored one", body = crate::openapi::MatchUrlResponseSchema))
+)]
 pub(crate) async fn post_instance_method(
     State(state): State<AppState>,
     principal: Principal,
@@ -336,7 +392,7 @@ async fn require_environment(state: &AppState, field: &str, id: &str) -> Result<
 
 // ---- Databases ----
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DatabaseDto {
     name: String,
     instance: String,
@@ -355,7 +411,7 @@ impl From<Database> for DatabaseDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateDatabaseRequest {
     name: String,
@@ -364,13 +420,22 @@ pub(crate) struct CreateDatabaseRequest {
     environment: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchDatabaseRequest {
     environment: String,
 }
 
 /// `GET /databases`: every database of every instance.
+#[utoipa::path(
+    get,
+    path = "/api/v1/databases",
+    tag = "databases",
+    operation_id = "listAllDatabases",
+    summary = "List the databases of every instance",
+    params(ListQuery),
+    responses((status = 200, description = "A page of databases of every instance", body = crate::openapi::DatabasePage))
+)]
 pub(crate) async fn list_all_databases(
     State(state): State<AppState>,
     principal: Principal,
@@ -386,6 +451,15 @@ pub(crate) async fn list_all_databases(
 }
 
 /// `GET /instances/{i}/databases`; the page token is the last database name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{instance}/databases",
+    tag = "databases",
+    operation_id = "listInstanceDatabases",
+    summary = "List an instance's databases",
+    params(("instance" = String, Path, description = "The instance id"), ListQuery),
+    responses((status = 200, description = "A page of the instance's databases", body = crate::openapi::DatabasePage))
+)]
 pub(crate) async fn list_instance_databases(
     State(state): State<AppState>,
     principal: Principal,
@@ -435,6 +509,15 @@ pub(crate) async fn list_instance_databases(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{instance}/databases/{database}",
+    tag = "databases",
+    operation_id = "getDatabase",
+    summary = "Get a database",
+    params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
+    responses((status = 200, description = "The database", body = DatabaseDto))
+)]
 pub(crate) async fn get_database(
     State(state): State<AppState>,
     principal: Principal,
@@ -448,6 +531,16 @@ pub(crate) async fn get_database(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances/{instance}/databases",
+    tag = "databases",
+    operation_id = "createDatabase",
+    summary = "Create a database on an instance",
+    params(("instance" = String, Path, description = "The instance id")),
+    request_body = CreateDatabaseRequest,
+    responses((status = 201, description = "The created database", body = DatabaseDto))
+)]
 pub(crate) async fn create_database(
     State(state): State<AppState>,
     principal: Principal,
@@ -487,6 +580,16 @@ pub(crate) async fn create_database(
     result
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/instances/{instance}/databases/{database}",
+    tag = "databases",
+    operation_id = "patchDatabase",
+    summary = "Move a database to another environment",
+    params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
+    request_body = PatchDatabaseRequest,
+    responses((status = 200, description = "The updated database", body = DatabaseDto))
+)]
 pub(crate) async fn patch_database(
     State(state): State<AppState>,
     principal: Principal,
@@ -516,6 +619,15 @@ pub(crate) async fn patch_database(
     result
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/instances/{instance}/databases/{database}",
+    tag = "databases",
+    operation_id = "deleteDatabase",
+    summary = "Delete a database",
+    params(("instance" = String, Path, description = "The instance id"), ("database" = String, Path, description = "The database name")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub(crate) async fn delete_database(
     State(state): State<AppState>,
     principal: Principal,

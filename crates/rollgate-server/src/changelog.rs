@@ -28,13 +28,23 @@ use crate::store::store_call;
 /// How long reading one target's history may take.
 const TARGET_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ChangelogQuery {
     #[serde(default)]
     instance: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/databases/{database}/changelog",
+    tag = "changelog",
+    operation_id = "getChangelog",
+    summary = "Read a project database's migration history from the target",
+    params(("project" = String, Path, description = "The project id"), ("database" = String, Path, description = "The database name"), ChangelogQuery),
+    responses((status = 200, description = "The history of every project database of that name", body = crate::openapi::ChangelogResponseSchema))
+)]
 pub(crate) async fn get_changelog(
     State(state): State<AppState>,
     principal: Principal,

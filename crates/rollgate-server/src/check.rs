@@ -60,7 +60,7 @@ pub const MIGRATION_HISTORY_CODE: u32 = 3902;
 pub const TARGET_UNREACHABLE: &str = "TARGET_UNREACHABLE";
 pub const TARGET_UNREACHABLE_CODE: u32 = 3903;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CheckRequest {
     files: Vec<CheckFile>,
@@ -69,7 +69,7 @@ pub(crate) struct CheckRequest {
     refresh_schema: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CheckFile {
     path: String,
@@ -182,6 +182,16 @@ impl SchemaCache {
 /// statements (null without any, or on SQLite); `riskLevel` is null for
 /// skipped and unchecked files. The top-level `affectedRows` sums the
 /// results' estimates and `riskLevel` is the highest of their levels.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/releases:check",
+    tag = "releases",
+    operation_id = "checkRelease",
+    summary = "Review migration files against the live schemas of target databases",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = CheckRequest,
+    responses((status = 200, description = "Review results per file and target", body = crate::openapi::CheckResponseSchema))
+)]
 pub(crate) async fn check_release(
     State(state): State<AppState>,
     principal: Principal,

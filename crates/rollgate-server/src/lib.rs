@@ -51,6 +51,7 @@ mod check;
 mod error;
 mod extract;
 mod metrics;
+pub mod openapi;
 mod policies;
 mod ratelimit;
 mod rollouts;
@@ -62,6 +63,7 @@ pub mod worker;
 pub use api::SESSION_SECONDS;
 pub use error::AppError;
 pub use extract::Principal;
+pub use openapi::openapi;
 pub use store::MetadataStore;
 
 use store::store_call;
@@ -438,6 +440,7 @@ pub async fn bootstrap(
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/auth/login", post(api::login))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route(
             "/environments",
             get(api::list_environments).post(api::create_environment),

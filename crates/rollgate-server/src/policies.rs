@@ -37,7 +37,7 @@ use crate::extract::{ApiJson, ApiQuery, Principal};
 use crate::store::store_call;
 
 /// A review policy on the wire.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ReviewPolicyDto {
     name: String,
     attach: String,
@@ -58,12 +58,21 @@ impl From<ReviewPolicy> for ReviewPolicyDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PutReviewPolicyRequest {
     review: Value,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviewPolicies",
+    tag = "reviewPolicies",
+    operation_id = "listReviewPolicies",
+    summary = "List review policies",
+    params(ListQuery),
+    responses((status = 200, description = "A page of review policies", body = crate::openapi::ReviewPolicyPage))
+)]
 pub(crate) async fn list_review_policies(
     State(state): State<AppState>,
     principal: Principal,
@@ -78,6 +87,15 @@ pub(crate) async fn list_review_policies(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/environments/{id}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "getEnvironmentPolicy",
+    summary = "Get an environment's review policy",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "The environment's review policy", body = ReviewPolicyDto))
+)]
 pub(crate) async fn get_environment_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -86,6 +104,15 @@ pub(crate) async fn get_environment_policy(
     get_policy(&state, &principal, PolicyAttach::Environment(id)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "getProjectPolicy",
+    summary = "Get a project's review policy",
+    params(("project" = String, Path, description = "The project id")),
+    responses((status = 200, description = "The project's review policy", body = ReviewPolicyDto))
+)]
 pub(crate) async fn get_project_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -94,6 +121,16 @@ pub(crate) async fn get_project_policy(
     get_policy(&state, &principal, PolicyAttach::Project(id)).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/environments/{id}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "putEnvironmentPolicy",
+    summary = "Set an environment's review policy",
+    params(("id" = String, Path, description = "The resource id")),
+    request_body = PutReviewPolicyRequest,
+    responses((status = 200, description = "The stored review policy", body = ReviewPolicyDto))
+)]
 pub(crate) async fn put_environment_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -103,6 +140,16 @@ pub(crate) async fn put_environment_policy(
     put_policy(&state, &principal, PolicyAttach::Environment(id), request).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{project}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "putProjectPolicy",
+    summary = "Set a project's review policy",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = PutReviewPolicyRequest,
+    responses((status = 200, description = "The stored review policy", body = ReviewPolicyDto))
+)]
 pub(crate) async fn put_project_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -112,6 +159,15 @@ pub(crate) async fn put_project_policy(
     put_policy(&state, &principal, PolicyAttach::Project(id), request).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/environments/{id}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "deleteEnvironmentPolicy",
+    summary = "Remove an environment's review policy",
+    params(("id" = String, Path, description = "The resource id")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::EmptySchema))
+)]
 pub(crate) async fn delete_environment_policy(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,6 +176,15 @@ pub(crate) async fn delete_environment_policy(
     delete_policy(&state, &principal, PolicyAttach::Environment(id)).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{project}/reviewPolicy",
+    tag = "reviewPolicies",
+    operation_id = "deleteProjectPolicy",
+    summary = "Remove a project's review policy",
+    params(("project" = String, Path, description = "The project id")),
+    responses((status = 200, description = "Deleted", body = crate::openapi::EmptySchema))
+)]
 pub(crate) async fn delete_project_policy(
     State(state): State<AppState>,
     principal: Principal,

@@ -96,7 +96,7 @@ impl RawBody {
 
 // ---- Releases ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreateReleaseRequest {
     files: Vec<FileRequest>,
@@ -104,7 +104,7 @@ pub(crate) struct CreateReleaseRequest {
     vcs: Option<VcsRequest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileRequest {
     path: String,
@@ -114,7 +114,7 @@ struct FileRequest {
     statement: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct VcsRequest {
     #[serde(default)]
@@ -127,6 +127,16 @@ struct VcsRequest {
     author: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/releases",
+    tag = "releases",
+    operation_id = "createRelease",
+    summary = "Create a release from migration files",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = CreateReleaseRequest,
+    responses((status = 201, description = "The created release", body = crate::openapi::ReleaseSchema))
+)]
 pub(crate) async fn create_release(
     State(state): State<AppState>,
     principal: Principal,
@@ -383,6 +393,15 @@ fn release_dto(release: &Release) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/releases",
+    tag = "releases",
+    operation_id = "listReleases",
+    summary = "List a project's releases",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's releases", body = crate::openapi::ReleasePage))
+)]
 pub(crate) async fn list_releases(
     State(state): State<AppState>,
     principal: Principal,
@@ -400,6 +419,15 @@ pub(crate) async fn list_releases(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/releases/{release}",
+    tag = "releases",
+    operation_id = "getRelease",
+    summary = "Get a release",
+    params(("project" = String, Path, description = "The project id"), ("release" = String, Path, description = "The release id")),
+    responses((status = 200, description = "The release", body = crate::openapi::ReleaseSchema))
+)]
 pub(crate) async fn get_release(
     State(state): State<AppState>,
     principal: Principal,
@@ -415,13 +443,23 @@ pub(crate) async fn get_release(
 
 // ---- Plans ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct CreatePlanRequest {
     release: String,
     targets: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/plans",
+    tag = "plans",
+    operation_id = "createPlan",
+    summary = "Plan a release against target databases",
+    params(("project" = String, Path, description = "The project id")),
+    request_body = CreatePlanRequest,
+    responses((status = 201, description = "The created plan", body = crate::openapi::PlanSchema))
+)]
 pub(crate) async fn create_plan(
     State(state): State<AppState>,
     principal: Principal,
@@ -574,6 +612,15 @@ fn parse_id(kind: &str, text: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::not_found(format!("{kind} `{}` not found", shorten(text))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/plans",
+    tag = "plans",
+    operation_id = "listPlans",
+    summary = "List a project's plans",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's plans", body = crate::openapi::PlanPage))
+)]
 pub(crate) async fn list_plans(
     State(state): State<AppState>,
     principal: Principal,
@@ -591,6 +638,15 @@ pub(crate) async fn list_plans(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/plans/{plan}",
+    tag = "plans",
+    operation_id = "getPlan",
+    summary = "Get a plan",
+    params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
+    responses((status = 200, description = "The plan", body = crate::openapi::PlanSchema))
+)]
 pub(crate) async fn get_plan(
     State(state): State<AppState>,
     principal: Principal,
@@ -608,6 +664,15 @@ pub(crate) async fn get_plan(
 // ---- Rollouts ----
 
 /// `POST /projects/{p}/plans/{n}/rollout`: idempotent per plan.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/plans/{plan}/rollout",
+    tag = "rollouts",
+    operation_id = "createRollout",
+    summary = "Create (or get) the rollout of a plan",
+    params(("project" = String, Path, description = "The project id"), ("plan" = String, Path, description = "The plan id")),
+    responses((status = 200, description = "The plan's rollout (created on the first call, the same one after)", body = crate::openapi::RolloutSchema))
+)]
 pub(crate) async fn create_rollout(
     State(state): State<AppState>,
     principal: Principal,
@@ -843,6 +908,15 @@ async fn load_rollout(state: &AppState, project: &str, id: &str) -> Result<Rollo
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts",
+    tag = "rollouts",
+    operation_id = "listRollouts",
+    summary = "List a project's rollouts",
+    params(("project" = String, Path, description = "The project id"), ListQuery),
+    responses((status = 200, description = "A page of the project's rollouts", body = crate::openapi::RolloutPage))
+)]
 pub(crate) async fn list_rollouts(
     State(state): State<AppState>,
     principal: Principal,
@@ -863,6 +937,15 @@ pub(crate) async fn list_rollouts(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}",
+    tag = "rollouts",
+    operation_id = "getRollout",
+    summary = "Get a rollout",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id")),
+    responses((status = 200, description = "The rollout", body = crate::openapi::RolloutSchema))
+)]
 pub(crate) async fn get_rollout(
     State(state): State<AppState>,
     principal: Principal,
@@ -878,7 +961,7 @@ pub(crate) async fn get_rollout(
 // ---- Stage actions ----
 
 /// Optional body of `tasks:run`, `tasks:skip` and `taskRuns:cancel`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct StageActionRequest {
     /// Task names (`…/tasks/{id}`) or ids; default: every task of the stage.
@@ -971,6 +1054,16 @@ fn refusal_error(refusal: &Refusal) -> AppError {
 }
 
 /// `POST …/rollouts/{n}/stages/{env}/tasks:run`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:run",
+    tag = "rollouts",
+    operation_id = "runTasks",
+    summary = "Run a stage's tasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The task runs queued", body = crate::openapi::RunTasksResponseSchema))
+)]
 pub(crate) async fn run_tasks(
     State(state): State<AppState>,
     principal: Principal,
@@ -1109,6 +1202,16 @@ fn shorten_to(text: &str, max: usize) -> String {
 }
 
 /// `POST …/stages/{env}/tasks:skip {reason, tasks?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks:skip",
+    tag = "rollouts",
+    operation_id = "skipTasks",
+    summary = "Skip a stage's tasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The tasks skipped", body = crate::openapi::SkipTasksResponseSchema))
+)]
 pub(crate) async fn skip_tasks(
     State(state): State<AppState>,
     principal: Principal,
@@ -1196,6 +1299,16 @@ async fn skip_tasks_inner(
 }
 
 /// `POST …/stages/{env}/taskRuns:cancel {tasks?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/taskRuns:cancel",
+    tag = "rollouts",
+    operation_id = "cancelTaskRuns",
+    summary = "Cancel a stage's queued or running task runs",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    request_body(content = Option<StageActionRequest>, description = "Optional; an empty body takes the defaults"),
+    responses((status = 200, description = "The tasks whose runs were canceled", body = crate::openapi::CancelTaskRunsResponseSchema))
+)]
 pub(crate) async fn cancel_task_runs(
     State(state): State<AppState>,
     principal: Principal,
@@ -1296,6 +1409,15 @@ async fn load_task(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
+    tag = "rollouts",
+    operation_id = "listTaskRuns",
+    summary = "List a task's runs",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id")),
+    responses((status = 200, description = "The task's runs", body = crate::openapi::TaskRunPage))
+)]
 pub(crate) async fn list_task_runs(
     State(state): State<AppState>,
     principal: Principal,
@@ -1314,6 +1436,15 @@ pub(crate) async fn list_task_runs(
 /// `GET …/taskRuns/{id}/log`: the worker's entries, oldest first (see
 /// `crate::worker` for their shapes: per file and per statement, with
 /// start, end, duration, rows affected, and file:line of a failure).
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",
+    tag = "rollouts",
+    operation_id = "getTaskRunLog",
+    summary = "Get a task run's log",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id"), ("run" = String, Path, description = "The task run id")),
+    responses((status = 200, description = "The run's log", body = crate::openapi::TaskRunLogSchema))
+)]
 pub(crate) async fn get_task_run_log(
     State(state): State<AppState>,
     principal: Principal,
