@@ -233,15 +233,9 @@ fn complete_operation(method: &str, path: &str, operation: &mut Operation) {
     }
 }
 
-/// Where the operation checks its permission: [`endpoint_scope`], except that
-/// creating a project is a workspace check (only listing projects looks at
-/// project bindings).
+/// Where the operation checks its permission.
 fn operation_scope(method: &str, path: &str) -> &'static str {
-    if method == "POST" && path == "/api/v1/projects" {
-        "workspace"
-    } else {
-        endpoint_scope(path)
-    }
+    endpoint_scope(method, path)
 }
 
 fn error_response(description: &str) -> utoipa::openapi::Response {
