@@ -90,3 +90,43 @@ impl From<StoreError> for AppError {
         }
     }
 }
+
+/// The last word on error bodies: a 4xx/5xx response that is not JSON (an
+/// extractor's plain-text rejection, such as a path segment that is not
+/// UTF-8 or not a number) becomes an [`AppError`] with the same status and
+/// the rejection's text as its message, so every error has one shape.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
+        StatusCode::FORBIDDEN => "PERMISSION_DENIED",
+        s if s.is_server_error() => "INTERNAL",
+        _ => "INVALID_ARGUMENT",
+    };
+    // Rejection texts are short; anything longer is cut rather than buffered.
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_string()
+    } else {
+        format!("{text}; fix the request's path, query or body")
+    };
+    AppError::new(status, code, message).into_response()
+}
