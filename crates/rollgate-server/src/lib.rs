@@ -48,6 +48,7 @@ mod api_iam;
 mod api_instances;
 mod changelog;
 mod check;
+pub mod drift;
 mod error;
 mod extract;
 mod metrics;
@@ -230,6 +231,16 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
         "POST",
         "/api/v1/projects/{project}/releases:check",
         Permission::ReleasesCheck,
+    ),
+    (
+        "GET",
+        "/api/v1/instances/{instance}/databases/{database}/drift",
+        Permission::DatabasesGet,
+    ),
+    (
+        "POST",
+        "/api/v1/instances/{instance}/databases/{database}/drift:check",
+        Permission::DatabasesUpdate,
     ),
 ];
 
@@ -562,6 +573,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/projects/{project}/releases:check",
             post(check::check_release),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}/drift",
+            get(drift::get_drift),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}/drift:check",
+            post(drift::post_drift_check),
         );
     Router::new()
         .route("/healthz", get(healthz))
@@ -625,6 +644,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let drift_interval = drift::interval_from_env()?;
     let store = open_store(&config).await?;
     let master_key = load_master_key(&config.data_dir)?;
     let state = AppState::new(store, KeyRing::new(master_key), config.body_limit);
@@ -652,6 +672,14 @@ pub async fn serve(
             stopped.clone(),
         )));
     }
+    if let Some(interval) = drift_interval {
+        loops.push(tokio::spawn(drift::drift_loop(
+            state.clone(),
+            interval,
+            workers.shutdown_grace,
+            stopped.clone(),
+        )));
+    }
     let mut http_stopped = stopped.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -667,7 +695,7 @@ pub async fn serve(
     .await;
     for handle in loops {
         if let Err(error) = handle.await {
-            tracing::error!(%error, "a worker loop panicked");
+            tracing::error!(%error, "a worker or drift loop panicked");
         }
     }
     sweeper.abort();
@@ -800,12 +828,17 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             None
         }
     };
+    let mut text = state.inner.metrics.render(counts.as_deref());
+    match store_call!(store, s => s.count_drift_statuses().await) {
+        Ok(drift) => text.push_str(&drift::render_metrics(&drift)),
+        Err(error) => tracing::warn!(%error, "cannot count drift statuses for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.inner.metrics.render(counts.as_deref()),
+        text,
     )
 }
 
