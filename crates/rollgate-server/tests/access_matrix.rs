@@ -106,6 +106,8 @@ const CASES: &[Case] = &[
     case("DELETE", "/api/v1/serviceAccounts/{name}", "/api/v1/serviceAccounts/ci", None, 204),
     case("POST", "/api/v1/serviceAccounts/{name}:rotateKey", "/api/v1/serviceAccounts/ci:rotateKey", None, 200),
     case("GET", "/api/v1/auditLogs", "/api/v1/auditLogs", None, 200),
+    case("GET", "/api/v1/instances/{instance}/databases/{database}/drift", "/api/v1/instances/pg/databases/app/drift", None, 200),
+    case("POST", "/api/v1/instances/{instance}/databases/{database}/drift:check", "/api/v1/instances/pg/databases/app/drift:check", None, 200),
 ];
 
 /// How the principal under test holds its one role.
