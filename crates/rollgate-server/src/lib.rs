@@ -22,8 +22,11 @@
 //! project (workspace-wide roles plus the project's IAM bindings).
 //!
 //! The only HTTP handlers that connect to target databases are the release
-//! check (`check`) and the changelog, and they only read them; the check's
-//! live schemas are cached in memory per process.
+//! check (`check`), the changelog and the drift check (`drift`), and they
+//! only read them (the drift check replays history into a scratch database
+//! it creates and drops next to the target); the check's live schemas are
+//! cached in memory per process. [`drift::drift_loop`] runs the scheduled
+//! drift checks next to the workers and stops with them.
 
 use std::fmt;
 use std::future::Future;
