@@ -48,7 +48,7 @@ pub fn drift(args: DriftArgs) -> Result<u8> {
             )));
         }
         let applied: Vec<_> = files
-            .iter()
+            .into_iter()
             .filter(|file| {
                 statuses.iter().any(|s| {
                     Some(&s.version) == file.version.as_ref()
@@ -57,7 +57,6 @@ pub fn drift(args: DriftArgs) -> Result<u8> {
             })
             .collect();
         drop(live);
-        let applied: Vec<_> = applied.into_iter().cloned().collect();
         let report = match drift::detect(&url, args.db.history_schema.as_deref(), &applied).await {
             Ok(report) => report,
             Err(DriftError::Live(e) | DriftError::Scratch(e)) => return Err(engine_error(e)),
