@@ -55,18 +55,29 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The scheduled check's interval from `ROLLGATE_DRIFT_INTERVAL_SECONDS`
-/// (default one hour); `None` when it is 0 (no scheduled checks).
+/// (see [`parse_interval`]).
 pub fn interval_from_env() -> anyhow::Result<Option<Duration>> {
-    match std::env::var("ROLLGATE_DRIFT_INTERVAL_SECONDS") {
-        Ok(text) if !text.trim().is_empty() => {
-            let seconds: u64 = text.trim().parse().map_err(|_| {
+    parse_interval(
+        std::env::var("ROLLGATE_DRIFT_INTERVAL_SECONDS")
+            .ok()
+            .as_deref(),
+    )
+}
+
+/// The scheduled check's interval from the value of
+/// `ROLLGATE_DRIFT_INTERVAL_SECONDS`: unset or empty is one hour, 0 is
+/// `None` (no scheduled checks).
+pub fn parse_interval(value: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(Some(DEFAULT_INTERVAL)),
+        Some(text) => {
+            let seconds: u64 = text.parse().map_err(|_| {
                 anyhow::anyhow!(
                     "ROLLGATE_DRIFT_INTERVAL_SECONDS must be a whole number of seconds (0 disables the scheduled drift check), not `{text}`"
                 )
             })?;
             Ok((seconds > 0).then(|| Duration::from_secs(seconds)))
         }
-        _ => Ok(Some(DEFAULT_INTERVAL)),
     }
 }
 
@@ -495,4 +506,47 @@ pub(crate) fn render_metrics(counts: &[(String, i64)]) -> String {
         let _ = writeln!(text, "rollgate_drift_databases{{status=\"{status}\"}} {n}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_defaults_to_an_hour_and_zero_disables() {
+        assert_eq!(parse_interval(None).unwrap(), Some(DEFAULT_INTERVAL));
+        assert_eq!(parse_interval(Some(" ")).unwrap(), Some(DEFAULT_INTERVAL));
+        assert_eq!(parse_interval(Some("0")).unwrap(), None);
+        assert_eq!(
+            parse_interval(Some("90")).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        let error = parse_interval(Some("1h")).unwrap_err().to_string();
+        assert!(error.contains("ROLLGATE_DRIFT_INTERVAL_SECONDS"), "{error}");
+        assert!(error.contains("`1h`"), "{error}");
+    }
+
+    #[test]
+    fn poll_period_is_a_tenth_of_the_interval_within_bounds() {
+        assert_eq!(poll_period(Duration::from_secs(1)), Duration::from_secs(1));
+        assert_eq!(
+            poll_period(Duration::from_secs(300)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(poll_period(DEFAULT_INTERVAL), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_gauge_lists_every_status() {
+        let text = render_metrics(&[("DRIFTED".into(), 2), ("IN_SYNC".into(), 5)]);
+        assert!(text.contains("# TYPE rollgate_drift_databases gauge\n"));
+        for line in [
+            "rollgate_drift_databases{status=\"DRIFTED\"} 2",
+            "rollgate_drift_databases{status=\"ERROR\"} 0",
+            "rollgate_drift_databases{status=\"IN_SYNC\"} 5",
+            "rollgate_drift_databases{status=\"NOT_CHECKED\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use rollgate_auth::{KeyRing, MasterKey, hash_password};
 use rollgate_engine::any::AnyEngine;
-use rollgate_engine::{ApplyOptions, Engine, TargetUrl};
+use rollgate_engine::{ApplyOptions, Engine, NewRecord, RecordKind, RecordStatus, TargetUrl};
 use rollgate_migration::MigrationFile;
 use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one};
 use rollgate_server::{AppState, MetadataStore, app, drift};
@@ -396,13 +396,40 @@ async fn drift_on_sqlite_and_postgres_targets() {
         "{diff}"
     );
 
+    // A file that failed on the target: its expected schema is unknown.
+    let mut engine = AnyEngine::connect(&TargetUrl::parse(&lite_url).unwrap(), None)
+        .await
+        .unwrap();
+    engine
+        .record(&NewRecord {
+            version: "5".into(),
+            file_name: "migrations/V5_broken.sql".into(),
+            change_type: "DDL".into(),
+            kind: RecordKind::Migration,
+            checksum: "sha256-v1:00".into(),
+            status: RecordStatus::Failed,
+            applied_by: None,
+            note: None,
+        })
+        .await
+        .unwrap();
+    drop(engine);
+    let (status, body) = check(&h, &lite).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ERROR", "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("version 5 (migrations/V5_broken.sql) is FAILED"),
+        "{error}"
+    );
+
     // Unknown database: 404; every check is audited.
     let (status, body) = check(&h, "instances/lite/databases/other").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, audit) = call(&h, "GET", "/api/v1/auditLogs?pageSize=1000", None).await;
     assert_eq!(status, StatusCode::OK);
     let checks = audit.to_string().matches("rg.databases.checkDrift").count();
-    assert_eq!(checks, 8, "{audit}");
+    assert_eq!(checks, 9, "{audit}");
 
     // The gauge.
     let response = h
@@ -416,8 +443,8 @@ async fn drift_on_sqlite_and_postgres_targets() {
         .unwrap();
     let metrics = String::from_utf8_lossy(&bytes);
     for line in [
-        "rollgate_drift_databases{status=\"DRIFTED\"} 2",
-        "rollgate_drift_databases{status=\"ERROR\"} 1",
+        "rollgate_drift_databases{status=\"DRIFTED\"} 1",
+        "rollgate_drift_databases{status=\"ERROR\"} 2",
         "rollgate_drift_databases{status=\"IN_SYNC\"} 0",
         "rollgate_drift_databases{status=\"NOT_CHECKED\"} 0",
     ] {
