@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod any;
+pub mod drift;
 pub mod mysql;
 pub mod postgres;
 pub mod prepare;

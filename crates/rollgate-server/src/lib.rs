@@ -22,8 +22,11 @@
 //! project (workspace-wide roles plus the project's IAM bindings).
 //!
 //! The only HTTP handlers that connect to target databases are the release
-//! check (`check`) and the changelog, and they only read them; the check's
-//! live schemas are cached in memory per process.
+//! check (`check`), the changelog and the drift check (`drift`), and they
+//! only read them (the drift check replays history into a scratch database
+//! it creates and drops next to the target); the check's live schemas are
+//! cached in memory per process. [`drift::drift_loop`] runs the scheduled
+//! drift checks next to the workers and stops with them.
 
 use std::fmt;
 use std::future::Future;
@@ -48,6 +51,7 @@ mod api_iam;
 mod api_instances;
 mod changelog;
 mod check;
+pub mod drift;
 mod error;
 mod extract;
 mod metrics;
@@ -232,6 +236,16 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
         "POST",
         "/api/v1/projects/{project}/releases:check",
         Permission::ReleasesCheck,
+    ),
+    (
+        "GET",
+        "/api/v1/instances/{instance}/databases/{database}/drift",
+        Permission::DatabasesGet,
+    ),
+    (
+        "POST",
+        "/api/v1/instances/{instance}/databases/{database}/drift:check",
+        Permission::DatabasesUpdate,
     ),
 ];
 
@@ -568,6 +582,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/projects/{project}/releases:check",
             post(check::check_release),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}/drift",
+            get(drift::get_drift),
+        )
+        .route(
+            "/instances/{instance}/databases/{database}/drift:check",
+            post(drift::post_drift_check),
         );
     Router::new()
         .route("/healthz", get(healthz))
@@ -632,6 +654,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let drift_interval = drift::interval_from_env()?;
     let store = open_store(&config).await?;
     let master_key = load_master_key(&config.data_dir)?;
     let state = AppState::new(store, KeyRing::new(master_key), config.body_limit);
@@ -659,6 +682,14 @@ pub async fn serve(
             stopped.clone(),
         )));
     }
+    if let Some(interval) = drift_interval {
+        loops.push(tokio::spawn(drift::drift_loop(
+            state.clone(),
+            interval,
+            workers.shutdown_grace,
+            stopped.clone(),
+        )));
+    }
     let mut http_stopped = stopped.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -674,7 +705,7 @@ pub async fn serve(
     .await;
     for handle in loops {
         if let Err(error) = handle.await {
-            tracing::error!(%error, "a worker loop panicked");
+            tracing::error!(%error, "a worker or drift loop panicked");
         }
     }
     sweeper.abort();
@@ -807,12 +838,17 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
             None
         }
     };
+    let mut text = state.inner.metrics.render(counts.as_deref());
+    match store_call!(store, s => s.count_drift_statuses().await) {
+        Ok(drift) => text.push_str(&drift::render_metrics(&drift)),
+        Err(error) => tracing::warn!(%error, "cannot count drift statuses for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.inner.metrics.render(counts.as_deref()),
+        text,
     )
 }
 

@@ -307,6 +307,8 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         crate::rollouts::list_task_runs,
         crate::rollouts::get_task_run_log,
         crate::changelog::get_changelog,
+        crate::drift::get_drift,
+        crate::drift::post_drift_check,
         crate::policies::list_review_policies,
         crate::policies::get_environment_policy,
         crate::policies::put_environment_policy,
@@ -613,6 +615,27 @@ pub(crate) struct ChangelogSchema {
     /// `instances/{i}/databases/{d}`.
     target: String,
     entries: Vec<ChangelogEntrySchema>,
+    error: Option<String>,
+}
+
+/// A database's latest drift check.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DriftStatusSchema {
+    /// `instances/{instance}/databases/{database}/drift`.
+    name: String,
+    /// `instances/{instance}/databases/{database}`.
+    database: String,
+    /// `IN_SYNC`, `DRIFTED`, `ERROR` or `NOT_CHECKED`.
+    status: String,
+    /// RFC 3339; null before the first check.
+    check_time: Option<String>,
+    /// `on_demand` or `schedule`; null before the first check.
+    checked_by: Option<String>,
+    /// The unified diff, expected (replayed history) against live, when DRIFTED.
+    diff: Option<String>,
+    /// Why the check could not compare, when ERROR.
     error: Option<String>,
 }
 

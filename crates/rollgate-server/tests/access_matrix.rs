@@ -130,6 +130,8 @@ const CASES: &[Case] = &[
     case("PUT", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", Some(r#"{"review":{"template":"basic","rules":{"COLUMN_NO_NULL":{"level":"ERROR"}}}}"#), 200),
     case("DELETE", "/api/v1/projects/{project}/reviewPolicy", "/api/v1/projects/shop/reviewPolicy", None, 200),
     case("POST", "/api/v1/projects/{project}/releases:check", "/api/v1/projects/shop/releases:check", Some(r#"{"files":[{"path":"migrations/2_items.sql","version":"2","changeType":"DDL","statement":"CREATE TABLE items (id INTEGER PRIMARY KEY);"}],"targets":["instances/lite/databases/main"]}"#), 200),
+    case("GET", "/api/v1/instances/{instance}/databases/{database}/drift", "/api/v1/instances/lite/databases/main/drift", None, 200),
+    case("POST", "/api/v1/instances/{instance}/databases/{database}/drift:check", "/api/v1/instances/lite/databases/main/drift:check", None, 200),
 ];
 
 /// How the principal under test holds its one role.

@@ -1735,6 +1735,116 @@ macro_rules! impl_store {
                     .map_err(|e| $crate::imp::db_err("delete review policy", e))?;
                 $crate::imp::expect_found(done.rows_affected(), "review policy", format!("{name}/reviewPolicy"))
             }
+
+            async fn claim_drift_check(&self, key: &$crate::DatabaseRef, now: i64, older_than: i64) -> Result<bool, $crate::StoreError> {
+                self.get_database(key).await?;
+                let done = sqlx::query(
+                    "INSERT INTO drift_checks (instance, name, status, claimed_at) VALUES ($1, $2, 'NOT_CHECKED', $3) \
+                     ON CONFLICT (instance, name) DO UPDATE SET claimed_at = excluded.claimed_at \
+                     WHERE drift_checks.claimed_at IS NULL OR drift_checks.claimed_at <= $4",
+                )
+                .bind(&key.instance)
+                .bind(&key.name)
+                .bind(now)
+                .bind(older_than)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match $crate::imp::write_err("claim a drift check", "database", &key.to_string(), e) {
+                    $crate::StoreError::Conflict { .. } => $crate::imp::not_found("database", key.to_string()),
+                    other => other,
+                })?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_drift_check(&self, result: &$crate::DriftResult) -> Result<(), $crate::StoreError> {
+                use $crate::drift_status as d;
+                let name = result.database.to_string();
+                if ![d::IN_SYNC, d::DRIFTED, d::ERROR].contains(&result.status.as_str()) {
+                    return Err($crate::StoreError::Invalid {
+                        kind: "drift check",
+                        name,
+                        message: format!("status `{}` is not IN_SYNC, DRIFTED or ERROR", result.status),
+                    });
+                }
+                if ![d::ON_DEMAND, d::SCHEDULE].contains(&result.checked_by.as_str()) {
+                    return Err($crate::StoreError::Invalid {
+                        kind: "drift check",
+                        name,
+                        message: format!("checked_by `{}` is not on_demand or schedule", result.checked_by),
+                    });
+                }
+                self.get_database(&result.database).await?;
+                sqlx::query(
+                    "INSERT INTO drift_checks (instance, name, status, checked_at, detail, checked_by, claimed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $4) \
+                     ON CONFLICT (instance, name) DO UPDATE SET status = excluded.status, \
+                     checked_at = excluded.checked_at, detail = excluded.detail, checked_by = excluded.checked_by, \
+                     claimed_at = CASE WHEN drift_checks.claimed_at IS NULL OR drift_checks.claimed_at < excluded.claimed_at \
+                     THEN excluded.claimed_at ELSE drift_checks.claimed_at END",
+                )
+                .bind(&result.database.instance)
+                .bind(&result.database.name)
+                .bind(&result.status)
+                .bind(result.checked_at)
+                .bind(&result.detail)
+                .bind(&result.checked_by)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match $crate::imp::write_err("record a drift check", "database", &name, e) {
+                    $crate::StoreError::Conflict { .. } => $crate::imp::not_found("database", name.clone()),
+                    other => other,
+                })?;
+                Ok(())
+            }
+
+            async fn get_drift_status(&self, key: &$crate::DatabaseRef) -> Result<$crate::DriftStatus, $crate::StoreError> {
+                use sqlx::Row as _;
+                self.get_database(key).await?;
+                let row = sqlx::query(
+                    "SELECT status, checked_at, detail, checked_by FROM drift_checks \
+                     WHERE instance = $1 AND name = $2 AND checked_at IS NOT NULL",
+                )
+                .bind(&key.instance)
+                .bind(&key.name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::db_err("get a drift status", e))?;
+                let Some(row) = row else {
+                    return Ok($crate::DriftStatus {
+                        database: key.clone(),
+                        status: $crate::drift_status::NOT_CHECKED.to_string(),
+                        checked_at: None,
+                        detail: None,
+                        checked_by: None,
+                    });
+                };
+                let get = |e| $crate::imp::db_err("get a drift status", e);
+                Ok($crate::DriftStatus {
+                    database: key.clone(),
+                    status: row.try_get("status").map_err(get)?,
+                    checked_at: row.try_get("checked_at").map_err(get)?,
+                    detail: row.try_get("detail").map_err(get)?,
+                    checked_by: row.try_get("checked_by").map_err(get)?,
+                })
+            }
+
+            async fn count_drift_statuses(&self) -> Result<Vec<(String, i64)>, $crate::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT CASE WHEN c.checked_at IS NULL THEN 'NOT_CHECKED' ELSE c.status END AS status, \
+                     COUNT(*) AS n FROM databases d LEFT JOIN drift_checks c \
+                     ON c.instance = d.instance AND c.name = d.name GROUP BY 1 ORDER BY 1",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| $crate::imp::db_err("count drift statuses", e))?;
+                rows.iter()
+                    .map(|row| {
+                        let get = |e| $crate::imp::db_err("count drift statuses", e);
+                        Ok((row.try_get("status").map_err(get)?, row.try_get("n").map_err(get)?))
+                    })
+                    .collect()
+            }
         }
     };
 }

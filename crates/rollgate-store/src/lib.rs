@@ -487,6 +487,46 @@ impl Backend {
     }
 }
 
+/// Drift status names (see [`DriftStatus`]).
+pub mod drift_status {
+    pub const IN_SYNC: &str = "IN_SYNC";
+    pub const DRIFTED: &str = "DRIFTED";
+    pub const ERROR: &str = "ERROR";
+    /// Never checked (or claimed, and the check never finished).
+    pub const NOT_CHECKED: &str = "NOT_CHECKED";
+    /// Who ran a check.
+    pub const ON_DEMAND: &str = "on_demand";
+    pub const SCHEDULE: &str = "schedule";
+}
+
+/// The latest finished drift check of a database; [`drift_status::NOT_CHECKED`]
+/// with every other field `None` when there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftStatus {
+    pub database: DatabaseRef,
+    /// `IN_SYNC`, `DRIFTED`, `ERROR` or `NOT_CHECKED`.
+    pub status: String,
+    /// Unix seconds.
+    pub checked_at: Option<i64>,
+    /// The unified diff (`DRIFTED`) or the error text (`ERROR`).
+    pub detail: Option<String>,
+    /// `on_demand` or `schedule`.
+    pub checked_by: Option<String>,
+}
+
+/// The result of a drift check, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftResult {
+    pub database: DatabaseRef,
+    /// `IN_SYNC`, `DRIFTED` or `ERROR`.
+    pub status: String,
+    /// Unix seconds.
+    pub checked_at: i64,
+    pub detail: Option<String>,
+    /// `on_demand` or `schedule`.
+    pub checked_by: String,
+}
+
 /// The metadata store. Every write of Rollgate's own metadata goes through
 /// it. Lists are ordered by key and paginated; creating something that exists
 /// is [`StoreError::Conflict`], touching something absent is
@@ -873,4 +913,36 @@ pub trait Store: Send + Sync {
         &self,
         attach: &PolicyAttach,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // Drift checks.
+    /// Claims the check of a database when it was never claimed or its last
+    /// claim (or recorded check) is at or before `older_than` (Unix
+    /// seconds): sets the claim time to `now` and returns true, atomically,
+    /// so that of several replicas only one claims a database per interval.
+    /// NotFound without the database.
+    fn claim_drift_check(
+        &self,
+        key: &DatabaseRef,
+        now: i64,
+        older_than: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records a finished check as the database's latest status (its time
+    /// also counts as a claim). Invalid for another status than `IN_SYNC`,
+    /// `DRIFTED`, `ERROR` or another `checked_by` than `on_demand`,
+    /// `schedule`; NotFound without the database.
+    fn record_drift_check(
+        &self,
+        result: &DriftResult,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The latest status; `NOT_CHECKED` when never checked. NotFound
+    /// without the database.
+    fn get_drift_status(
+        &self,
+        key: &DatabaseRef,
+    ) -> impl Future<Output = Result<DriftStatus, StoreError>> + Send;
+    /// How many databases are in each status (never checked counts as
+    /// `NOT_CHECKED`), ordered by status.
+    fn count_drift_statuses(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
 }

@@ -1927,3 +1927,257 @@ async fn postgres_concurrent_limit() {
         store.close().await;
     }
 }
+
+// ---- drift checks ----
+
+async fn drift_conformance<S: Store>(store: S) {
+    use rollgate_store::{DriftResult, drift_status};
+    store.create_environment(&env("prod", 1)).await.unwrap();
+    store.create_instance(&instance("pg")).await.unwrap();
+    for name in ["app", "billing"] {
+        store
+            .create_database(&Database {
+                instance: "pg".into(),
+                name: name.into(),
+                environment: "prod".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let app = DatabaseRef::new("pg", "app");
+    let billing = DatabaseRef::new("pg", "billing");
+    let missing = DatabaseRef::new("pg", "nope");
+
+    let fresh = store.get_drift_status(&app).await.unwrap();
+    assert_eq!(fresh.status, drift_status::NOT_CHECKED);
+    assert_eq!(
+        (fresh.checked_at, fresh.detail, fresh.checked_by),
+        (None, None, None)
+    );
+    expect_not_found(
+        store.get_drift_status(&missing).await,
+        "database",
+        "instances/pg/databases/nope",
+    );
+    assert_eq!(
+        store.count_drift_statuses().await.unwrap(),
+        vec![(drift_status::NOT_CHECKED.to_string(), 2)]
+    );
+
+    // Claims: once per interval (here 100 s), whoever asks.
+    assert!(store.claim_drift_check(&app, 1000, 900).await.unwrap());
+    assert!(!store.claim_drift_check(&app, 1000, 900).await.unwrap());
+    assert!(!store.claim_drift_check(&app, 1099, 999).await.unwrap());
+    assert!(store.claim_drift_check(&app, 1100, 1000).await.unwrap());
+    assert!(store.claim_drift_check(&billing, 1100, 1000).await.unwrap());
+    expect_not_found(
+        store.claim_drift_check(&missing, 1100, 1000).await,
+        "database",
+        "instances/pg/databases/nope",
+    );
+    // A claim alone is no status.
+    assert_eq!(
+        store.get_drift_status(&app).await.unwrap().status,
+        drift_status::NOT_CHECKED
+    );
+
+    let result =
+        |key: &DatabaseRef, status: &str, at: i64, detail: Option<&str>, by: &str| DriftResult {
+            database: key.clone(),
+            status: status.into(),
+            checked_at: at,
+            detail: detail.map(str::to_string),
+            checked_by: by.into(),
+        };
+    store
+        .record_drift_check(&result(
+            &app,
+            drift_status::DRIFTED,
+            1110,
+            Some("+  note text"),
+            drift_status::SCHEDULE,
+        ))
+        .await
+        .unwrap();
+    let drifted = store.get_drift_status(&app).await.unwrap();
+    assert_eq!(
+        (
+            drifted.status.as_str(),
+            drifted.checked_at,
+            drifted.detail.as_deref(),
+            drifted.checked_by.as_deref()
+        ),
+        (
+            drift_status::DRIFTED,
+            Some(1110),
+            Some("+  note text"),
+            Some(drift_status::SCHEDULE)
+        )
+    );
+    // A recorded check counts as a claim: not claimable before 1110 + interval.
+    assert!(!store.claim_drift_check(&app, 1205, 1105).await.unwrap());
+    assert!(store.claim_drift_check(&app, 1210, 1110).await.unwrap());
+    // An on-demand check on a never-claimed database also counts.
+    store
+        .record_drift_check(&result(
+            &billing,
+            drift_status::IN_SYNC,
+            1300,
+            None,
+            drift_status::ON_DEMAND,
+        ))
+        .await
+        .unwrap();
+    assert!(!store.claim_drift_check(&billing, 1350, 1250).await.unwrap());
+    assert_eq!(
+        store
+            .get_drift_status(&billing)
+            .await
+            .unwrap()
+            .checked_by
+            .as_deref(),
+        Some(drift_status::ON_DEMAND)
+    );
+    store
+        .record_drift_check(&result(
+            &app,
+            drift_status::ERROR,
+            1400,
+            Some("cannot connect"),
+            drift_status::ON_DEMAND,
+        ))
+        .await
+        .unwrap();
+    let error = store.get_drift_status(&app).await.unwrap();
+    assert_eq!(
+        (error.status.as_str(), error.detail.as_deref()),
+        (drift_status::ERROR, Some("cannot connect"))
+    );
+    assert_eq!(
+        store.count_drift_statuses().await.unwrap(),
+        vec![
+            (drift_status::ERROR.to_string(), 1),
+            (drift_status::IN_SYNC.to_string(), 1)
+        ]
+    );
+
+    for (status, by) in [
+        (drift_status::NOT_CHECKED, drift_status::SCHEDULE),
+        ("SYNCED", drift_status::SCHEDULE),
+        (drift_status::IN_SYNC, "cron"),
+    ] {
+        match store
+            .record_drift_check(&result(&app, status, 1500, None, by))
+            .await
+        {
+            Err(StoreError::Invalid { .. }) => {}
+            other => panic!("expected Invalid for {status}/{by}, got {other:?}"),
+        }
+    }
+    expect_not_found(
+        store
+            .record_drift_check(&result(
+                &missing,
+                drift_status::IN_SYNC,
+                1500,
+                None,
+                drift_status::SCHEDULE,
+            ))
+            .await,
+        "database",
+        "instances/pg/databases/nope",
+    );
+
+    // Deleted with the database.
+    store.delete_database(&app).await.unwrap();
+    assert_eq!(
+        store.count_drift_statuses().await.unwrap(),
+        vec![(drift_status::IN_SYNC.to_string(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_drift_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    drift_conformance(SqliteStore::open(dir.path().join("meta.db")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_drift_checks() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    drift_conformance(store.clone()).await;
+    store.close().await;
+}
+
+/// Replicas claiming the same databases at the same moment: each database
+/// is claimed exactly once.
+async fn concurrent_drift_claims<S: Store + Clone + 'static>(stores: Vec<S>) {
+    let first = stores[0].clone();
+    first.create_environment(&env("prod", 1)).await.unwrap();
+    first.create_instance(&instance("pg")).await.unwrap();
+    let keys: Vec<DatabaseRef> = (0..20)
+        .map(|i| DatabaseRef::new("pg", format!("db{i}")))
+        .collect();
+    for key in &keys {
+        first
+            .create_database(&Database {
+                instance: key.instance.clone(),
+                name: key.name.clone(),
+                environment: "prod".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut handles = Vec::new();
+    for store in stores {
+        let keys = keys.clone();
+        handles.push(tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            for key in &keys {
+                if store.claim_drift_check(key, 5000, 4000).await.unwrap() {
+                    claimed.push(key.clone());
+                }
+            }
+            claimed
+        }));
+    }
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(handle.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        keys.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_drift_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(SqliteStore::open(&path).await.unwrap());
+    }
+    concurrent_drift_claims(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_drift_claims() {
+    let db = PgTestDb::create().await;
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(PostgresStore::connect(&db.url).await.unwrap());
+    }
+    let handles = stores.clone();
+    concurrent_drift_claims(stores).await;
+    for store in handles {
+        store.close().await;
+    }
+}

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rollgate_engine::scratch::Scratch;
-use rollgate_engine::{ApplyOptions, Engine};
+use rollgate_engine::Engine;
+use rollgate_engine::drift::{self, DriftError};
 use rollgate_migration::FileState;
 
 use crate::cli::{DriftArgs, DumpFormat, SchemaDumpArgs};
@@ -48,7 +48,7 @@ pub fn drift(args: DriftArgs) -> Result<u8> {
             )));
         }
         let applied: Vec<_> = files
-            .iter()
+            .into_iter()
             .filter(|file| {
                 statuses.iter().any(|s| {
                     Some(&s.version) == file.version.as_ref()
@@ -56,32 +56,17 @@ pub fn drift(args: DriftArgs) -> Result<u8> {
                 })
             })
             .collect();
-        let live_schema = live.dump_schema().await.map_err(engine_error)?;
         drop(live);
-
-        let scratch = Scratch::create(&url).await.map_err(engine_error)?;
-        let expected = async {
-            let mut engine = db::connect(&scratch.url, None).await?;
-            for file in &applied {
-                let apply = db::apply_file(engine.kind(), file, 0);
-                engine
-                    .apply(&apply, &ApplyOptions::default(), &mut |_| {})
-                    .await
-                    .map_err(|e| refused(format!("replaying the applied files into a scratch database failed: {e}")))?;
-            }
-            engine.dump_schema().await.map_err(engine_error)
-        }
-        .await;
-        let _ = scratch.drop_database().await;
-        let expected = expected?;
-
-        let (expected_text, live_text) = (expected.to_text(), live_schema.to_text());
-        if expected_text == live_text {
+        let report = match drift::detect(&url, args.db.history_schema.as_deref(), &applied).await {
+            Ok(report) => report,
+            Err(DriftError::Live(e) | DriftError::Scratch(e)) => return Err(engine_error(e)),
+            Err(error @ DriftError::Replay { .. }) => return Err(refused(error.to_string())),
+        };
+        let Some(diff) = report.diff else {
             println!("{}: no drift: the live schema matches its {} applied file(s)", url.redacted(), applied.len());
             return Ok(EXIT_OK);
-        }
-        let diff = similar::TextDiff::from_lines(&expected_text, &live_text);
-        print!("{}", diff.unified_diff().context_radius(2).header("expected (replayed history)", "live database"));
+        };
+        print!("{diff}");
         eprintln!("{}: drift: the live schema differs from what its history says it should be", url.redacted());
         Ok(EXIT_FINDINGS)
     })
