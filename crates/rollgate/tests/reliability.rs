@@ -68,7 +68,6 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
 
     let mut rollouts = Vec::new();
     let mut releases = 0;
-    let mut hits = 0;
     for kill in 0..KILLS {
         if kill % 2 == 0 {
             releases += 1;
@@ -79,9 +78,6 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
         tokio::time::sleep(rng.millis(150, 1200)).await;
         let victim = rng.below(replicas);
         let running_now = running(&api, &base(&servers, victim), &rollouts).await;
-        if running_now > 0 {
-            hits += 1;
-        }
         servers[victim].take().expect("up").kill();
         println!(
             "{test}: kill {} of replica{victim} at {:.1} s with {running_now} task(s) RUNNING",
@@ -91,19 +87,31 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
         servers[victim] = Some(specs[victim].start().await);
     }
     let total = releases * FILES_PER_RELEASE;
-    println!("{test}: {hits} of {KILLS} kills landed while tasks were RUNNING; {releases} rollouts, {total} files per database");
-    assert!(
-        hits >= KILLS / 4,
-        "only {hits} of {KILLS} kills landed while a task was RUNNING: the test did not test much (make files slower)"
-    );
+    println!("{test}: {releases} rollouts over {DATABASES} databases, {total} files per database");
 
     wait_all_done(&api, &base(&servers, 0), &rollouts, Duration::from_secs(60), &logs).await;
+    let (mut attempts, mut cut_runs, mut cut_files) = (0, 0, 0);
     for rollout in &rollouts {
         let runs = runs(&api, &base(&servers, 0), rollout).await;
         // Killed runs are claimed again (same run, attempts + 1): one run
         // per task, DONE, none RUNNING.
         cluster::assert_one_done_run_per_task(rollout, &runs);
+        for run in &runs {
+            let started = events(run, "run_started").len();
+            attempts += started;
+            cut_runs += started - events(run, "run_finished").len();
+            cut_files += events(run, "file_started").len()
+                - events(run, "file_finished").len()
+                - events(run, "file_failed").len();
+        }
     }
+    // What the kills cut off, from the task logs: attempts that never
+    // finished, and files started but never finished (killed mid-file).
+    println!("{test}: {attempts} attempts, {cut_runs} cut off by a kill, {cut_files} of them in the middle of a file");
+    assert!(
+        cut_runs >= KILLS / 4 && cut_files >= 1,
+        "the kills cut off only {cut_runs} runs ({cut_files} mid-file): the test did not test much (make files slower)"
+    );
     for database in &databases {
         targets.assert_applied_once(database, 1001, 1000 + total).await;
     }
@@ -135,6 +143,7 @@ async fn sigkill_one_of_two_replicas_on_postgres_20_times_every_file_applied_onc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
     const ROLLOUTS: u32 = 20;
+    let started = Instant::now();
     let metadata = PgDatabase::create().await;
     let targets = Targets::postgres(DATABASES).await;
     let data = tempfile::tempdir().expect("temp dir");
@@ -172,10 +181,17 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
         }));
     }
     let mut rollouts = Vec::new();
+    let submitting = Instant::now();
     for handle in handles {
         rollouts.push(handle.await.expect("a submission panicked"));
     }
+    println!(
+        "concurrent: set up in {:.1} s, {ROLLOUTS} rollouts submitted in {:.1} s",
+        (submitting - started).as_secs_f64(),
+        submitting.elapsed().as_secs_f64()
+    );
     wait_all_done(&api, &servers[1].base, &rollouts, Duration::from_secs(60), &logs).await;
+    println!("concurrent: all tasks DONE after {:.1} s", started.elapsed().as_secs_f64());
 
     let mut finished: std::collections::BTreeMap<(String, String), usize> = Default::default();
     let mut workers = std::collections::BTreeSet::new();
@@ -209,13 +225,16 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
         .map(|w| w.rsplit_once('-').map_or(w.clone(), |(process, _)| process.to_string()))
         .collect();
     assert_eq!(replicas.len(), 2, "runs claimed by {workers:?}");
+    println!("concurrent: runs checked after {:.1} s", started.elapsed().as_secs_f64());
     for database in databases.iter() {
         targets.assert_applied_once(database, 1001, 1000 + ROLLOUTS).await;
     }
+    println!("concurrent: targets checked after {:.1} s", started.elapsed().as_secs_f64());
     for server in servers {
         let (status, _) = server.terminate(Duration::from_secs(10)).await;
         assert!(status.success(), "a replica exited with {status} on SIGTERM");
     }
+    println!("concurrent: stopped after {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// `(status, count)` of the task runs in a stopped server's SQLite store.

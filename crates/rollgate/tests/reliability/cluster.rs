@@ -304,9 +304,10 @@ impl Targets {
     }
 
     pub async fn postgres(count: usize) -> Targets {
+        let creates: Vec<_> = (0..count).map(|_| tokio::spawn(PgDatabase::create())).collect();
         let mut dbs = Vec::with_capacity(count);
-        for _ in 0..count {
-            dbs.push(PgDatabase::create().await);
+        for create in creates {
+            dbs.push(create.await.expect("creating a test database panicked"));
         }
         Targets::Postgres(dbs)
     }
@@ -464,21 +465,45 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        // A thread of its own: Drop may run inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
-                }
-            });
-        })
-        .join();
+        drop_databases(vec![std::mem::take(&mut self.name)]);
+    }
+}
+
+/// Drops `names` (with their sessions), all at once, on a thread of its own:
+/// Drop may run inside the test's runtime.
+fn drop_databases(names: Vec<String>) {
+    let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return;
+    }
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut drops = Vec::new();
+            for name in names {
+                drops.push(tokio::spawn(async move {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
+                    }
+                }));
+            }
+            for handle in drops {
+                let _ = handle.await;
+            }
+        });
+    })
+    .join();
+}
+
+impl Drop for Targets {
+    fn drop(&mut self) {
+        if let Targets::Postgres(dbs) = self {
+            drop_databases(dbs.iter_mut().map(|d| std::mem::take(&mut d.name)).collect());
+        }
     }
 }
 
@@ -648,21 +673,31 @@ pub struct RunReport {
     pub log: Vec<Value>,
 }
 
-/// Every run of every task of `rollout`, with logs.
+/// Every run of every task of `rollout`, with logs (the tasks fetched
+/// concurrently).
 pub async fn runs(api: &Api, base: &str, rollout: &str) -> Vec<RunReport> {
-    let mut out = Vec::new();
+    let mut handles = Vec::new();
     for (task, _) in tasks(api, base, rollout).await {
-        let runs = api.get(base, &format!("{task}/taskRuns")).await;
-        for run in runs["taskRuns"].as_array().into_iter().flatten() {
-            let name = run["name"].as_str().unwrap_or_default();
-            let log = api.get(base, &format!("{name}/log")).await;
-            out.push(RunReport {
-                task: task.clone(),
-                status: run["status"].as_str().unwrap_or_default().to_string(),
-                attempts: run["attempts"].as_i64().unwrap_or(-1),
-                log: log["entries"].as_array().cloned().unwrap_or_default(),
-            });
-        }
+        let (api, base) = (api.clone(), base.to_string());
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let runs = api.get(&base, &format!("{task}/taskRuns")).await;
+            for run in runs["taskRuns"].as_array().into_iter().flatten() {
+                let name = run["name"].as_str().unwrap_or_default();
+                let log = api.get(&base, &format!("{name}/log")).await;
+                out.push(RunReport {
+                    task: task.clone(),
+                    status: run["status"].as_str().unwrap_or_default().to_string(),
+                    attempts: run["attempts"].as_i64().unwrap_or(-1),
+                    log: log["entries"].as_array().cloned().unwrap_or_default(),
+                });
+            }
+            out
+        }));
+    }
+    let mut out = Vec::new();
+    for handle in handles {
+        out.extend(handle.await.expect("fetching task runs panicked"));
     }
     out
 }
