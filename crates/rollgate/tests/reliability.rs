@@ -42,7 +42,13 @@ fn kill_test_env(spec: ServerSpec, workers: usize, key: &str) -> ServerSpec {
 /// rollouts over `DATABASES` databases run (a new cumulative release every
 /// second kill), restarting it at once; then waits for every rollout and
 /// checks that every file was applied exactly once per database.
-async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgDatabase>, replicas: usize, file_ms: u64) {
+async fn kill_and_restart(
+    test: &str,
+    targets: Targets,
+    metadata: Option<&PgDatabase>,
+    replicas: usize,
+    file_ms: u64,
+) {
     let started = Instant::now();
     let mut rng = Rng::from_env(test);
     let data = tempfile::tempdir().expect("temp dir");
@@ -51,7 +57,11 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
         .map(|i| {
             let dir = data.path().join(format!("replica{i}"));
             std::fs::create_dir_all(&dir).expect("data dir");
-            let spec = ServerSpec::new(&format!("replica{i}"), &dir, metadata.map(|m| m.url.clone()));
+            let spec = ServerSpec::new(
+                &format!("replica{i}"),
+                &dir,
+                metadata.map(|m| m.url.clone()),
+            );
             kill_test_env(spec, if replicas == 1 { 4 } else { 3 }, &key)
         })
         .collect();
@@ -61,7 +71,9 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
         servers.push(Some(spec.start().await));
     }
     let logs = || all_logs_of(data.path(), replicas);
-    let base = |servers: &[Option<cluster::Server>], i: usize| servers[i].as_ref().expect("up").base.clone();
+    let base = |servers: &[Option<cluster::Server>], i: usize| {
+        servers[i].as_ref().expect("up").base.clone()
+    };
     let api = Api::login(&base(&servers, 0)).await;
     let databases = targets.names(DATABASES);
     apply_workspace(&base(&servers, 0), &targets, &databases, data.path()).await;
@@ -89,7 +101,14 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
     let total = releases * FILES_PER_RELEASE;
     println!("{test}: {releases} rollouts over {DATABASES} databases, {total} files per database");
 
-    wait_all_done(&api, &base(&servers, 0), &rollouts, Duration::from_secs(60), &logs).await;
+    wait_all_done(
+        &api,
+        &base(&servers, 0),
+        &rollouts,
+        Duration::from_secs(60),
+        &logs,
+    )
+    .await;
     let (mut attempts, mut cut_runs, mut cut_files) = (0, 0, 0);
     for rollout in &rollouts {
         let runs = runs(&api, &base(&servers, 0), rollout).await;
@@ -107,19 +126,27 @@ async fn kill_and_restart(test: &str, targets: Targets, metadata: Option<&PgData
     }
     // What the kills cut off, from the task logs: attempts that never
     // finished, and files started but never finished (killed mid-file).
-    println!("{test}: {attempts} attempts, {cut_runs} cut off by a kill, {cut_files} of them in the middle of a file");
+    println!(
+        "{test}: {attempts} attempts, {cut_runs} cut off by a kill, {cut_files} of them in the middle of a file"
+    );
     assert!(
         cut_runs >= KILLS / 4 && cut_files >= 1,
         "the kills cut off only {cut_runs} runs ({cut_files} mid-file): the test did not test much (make files slower)"
     );
     for database in &databases {
-        targets.assert_applied_once(database, 1001, 1000 + total).await;
+        targets
+            .assert_applied_once(database, 1001, 1000 + total)
+            .await;
     }
     for server in servers.into_iter().flatten() {
         let (status, _) = server.terminate(Duration::from_secs(10)).await;
         assert!(status.success(), "a server exited with {status} on SIGTERM");
     }
-    println!("{test}: done in {:.1} s", started.elapsed().as_secs_f64());
+    let lease_lost = cluster::count_in_logs(data.path(), "lease lost");
+    println!(
+        "{test}: done in {:.1} s; {lease_lost} runs abandoned on a lost lease (server logs)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn all_logs_of(dir: &Path, replicas: usize) -> String {
@@ -190,8 +217,18 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
         (submitting - started).as_secs_f64(),
         submitting.elapsed().as_secs_f64()
     );
-    wait_all_done(&api, &servers[1].base, &rollouts, Duration::from_secs(60), &logs).await;
-    println!("concurrent: all tasks DONE after {:.1} s", started.elapsed().as_secs_f64());
+    wait_all_done(
+        &api,
+        &servers[1].base,
+        &rollouts,
+        Duration::from_secs(60),
+        &logs,
+    )
+    .await;
+    println!(
+        "concurrent: all tasks DONE after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut finished: std::collections::BTreeMap<(String, String), usize> = Default::default();
     let mut workers = std::collections::BTreeSet::new();
@@ -208,7 +245,10 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
                 run.task,
                 run.log
             );
-            let database = started[0]["database"].as_str().expect("database").to_string();
+            let database = started[0]["database"]
+                .as_str()
+                .expect("database")
+                .to_string();
             workers.insert(started[0]["worker"].as_str().expect("worker").to_string());
             for file in events(run, "file_finished") {
                 let version = file["version"].as_str().expect("version").to_string();
@@ -217,37 +257,75 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
         }
     }
     // Across all 200 tasks, each (database, file) was applied by exactly one.
-    assert_eq!(finished.len(), DATABASES * ROLLOUTS as usize, "{finished:#?}");
+    assert_eq!(
+        finished.len(),
+        DATABASES * ROLLOUTS as usize,
+        "{finished:#?}"
+    );
     assert!(finished.values().all(|&n| n == 1), "{finished:#?}");
     // Both replicas took part: the claim really raced across processes.
     let replicas: std::collections::BTreeSet<String> = workers
         .iter()
-        .map(|w| w.rsplit_once('-').map_or(w.clone(), |(process, _)| process.to_string()))
+        .map(|w| {
+            w.rsplit_once('-')
+                .map_or(w.clone(), |(process, _)| process.to_string())
+        })
         .collect();
     assert_eq!(replicas.len(), 2, "runs claimed by {workers:?}");
-    println!("concurrent: runs checked after {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "concurrent: runs checked after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for database in databases.iter() {
-        targets.assert_applied_once(database, 1001, 1000 + ROLLOUTS).await;
+        targets
+            .assert_applied_once(database, 1001, 1000 + ROLLOUTS)
+            .await;
     }
-    println!("concurrent: targets checked after {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "concurrent: targets checked after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for server in servers {
         let (status, _) = server.terminate(Duration::from_secs(10)).await;
-        assert!(status.success(), "a replica exited with {status} on SIGTERM");
+        assert!(
+            status.success(),
+            "a replica exited with {status} on SIGTERM"
+        );
     }
-    println!("concurrent: stopped after {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "concurrent: stopped after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
-/// `(status, count)` of the task runs in a stopped server's SQLite store.
+/// `(status, count)` of the task runs in a stopped server's SQLite store;
+/// asserts that no task is left RUNNING there either.
 async fn run_statuses(data_dir: &Path) -> Vec<(String, i64)> {
-    let url = format!("sqlite://{}?mode=ro", data_dir.join("rollgate.db").display());
-    let mut store = sqlx::SqliteConnection::connect(&url).await.expect("open the metadata store");
-    sqlx::query("SELECT status, COUNT(*) AS n FROM task_runs GROUP BY status ORDER BY status")
-        .fetch_all(&mut store)
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("rollgate.db").display()
+    );
+    let mut store = sqlx::SqliteConnection::connect(&url)
         .await
-        .expect("read task runs")
-        .iter()
-        .map(|r| (r.get::<String, _>("status"), r.get::<i64, _>("n")))
-        .collect()
+        .expect("open the metadata store");
+    let count = |table: &str| {
+        format!("SELECT status, COUNT(*) AS n FROM {table} GROUP BY status ORDER BY status")
+    };
+    let mut read = async |table: &str| -> Vec<(String, i64)> {
+        sqlx::query(sqlx::AssertSqlSafe(count(table)))
+            .fetch_all(&mut store)
+            .await
+            .unwrap_or_else(|e| panic!("read {table}: {e}"))
+            .iter()
+            .map(|r| (r.get::<String, _>("status"), r.get::<i64, _>("n")))
+            .collect()
+    };
+    let tasks = read("tasks").await;
+    assert!(
+        tasks.iter().all(|(s, _)| s != "RUNNING"),
+        "a stopped server left tasks RUNNING: {tasks:?}"
+    );
+    read("task_runs").await
 }
 
 /// Waits until at least one task of `rollouts` is RUNNING.
@@ -281,15 +359,27 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
     let mut rollouts = vec![submit_rollout(&api, &server.base, &files, &databases).await];
     wait_running(&api, &server.base, &rollouts).await;
     let (status, took) = server.terminate(Duration::from_secs(15)).await;
-    assert!(status.success(), "exit status {status} on SIGTERM:\n{}", logs());
-    assert!(took < Duration::from_secs(6 + 3), "stopping took {took:?}, more than the 6 s grace");
+    assert!(
+        status.success(),
+        "exit status {status} on SIGTERM:\n{}",
+        logs()
+    );
+    assert!(
+        took < Duration::from_secs(6 + 3),
+        "stopping took {took:?}, more than the 6 s grace"
+    );
     let statuses = run_statuses(data.path()).await;
     assert!(
-        statuses.iter().all(|(s, _)| s == "DONE" || s == "AVAILABLE"),
+        statuses
+            .iter()
+            .all(|(s, _)| s == "DONE" || s == "AVAILABLE"),
         "after a graceful stop every run is DONE or back to AVAILABLE, not {statuses:?}\n{}",
         logs()
     );
-    assert!(statuses.iter().any(|(s, _)| s == "DONE"), "the running tasks finished within the grace period: {statuses:?}");
+    assert!(
+        statuses.iter().any(|(s, _)| s == "DONE"),
+        "the running tasks finished within the grace period: {statuses:?}"
+    );
 
     // 2. A grace period shorter than the running file: the run is released.
     let mut second = spec("second", "1");
@@ -304,25 +394,48 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
             tokio::time::sleep(Duration::from_millis(1500)).await;
             break;
         }
-        assert!(Instant::now() < deadline, "the slow rollout did not start:\n{}", logs());
+        assert!(
+            Instant::now() < deadline,
+            "the slow rollout did not start:\n{}",
+            logs()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, took) = server.terminate(Duration::from_secs(10)).await;
-    assert!(status.success(), "exit status {status} on SIGTERM:\n{}", logs());
-    assert!(took < Duration::from_secs(1 + 3), "stopping took {took:?}, more than the 1 s grace");
+    assert!(
+        status.success(),
+        "exit status {status} on SIGTERM:\n{}",
+        logs()
+    );
+    assert!(
+        took < Duration::from_secs(1 + 3),
+        "stopping took {took:?}, more than the 1 s grace"
+    );
     let statuses = run_statuses(data.path()).await;
     assert!(
-        statuses.iter().all(|(s, _)| s == "DONE" || s == "AVAILABLE"),
+        statuses
+            .iter()
+            .all(|(s, _)| s == "DONE" || s == "AVAILABLE"),
         "a run cut off by the grace period goes back to AVAILABLE, not {statuses:?}\n{}",
         logs()
     );
-    assert!(statuses.iter().any(|(s, _)| s == "AVAILABLE"), "the 4 s file cannot finish in a 1 s grace: {statuses:?}");
+    assert!(
+        statuses.iter().any(|(s, _)| s == "AVAILABLE"),
+        "the 4 s file cannot finish in a 1 s grace: {statuses:?}"
+    );
 
     // 3. After a restart the released runs are claimed at once (no lease to
     // wait for) and the rollouts complete, every file applied once.
     let mut third = spec("third", "30");
     let server = third.start().await;
-    wait_all_done(&api, &server.base, &rollouts, Duration::from_secs(30), &logs).await;
+    wait_all_done(
+        &api,
+        &server.base,
+        &rollouts,
+        Duration::from_secs(30),
+        &logs,
+    )
+    .await;
     for rollout in &rollouts {
         cluster::assert_one_done_run_per_task(rollout, &runs(&api, &server.base, rollout).await);
     }

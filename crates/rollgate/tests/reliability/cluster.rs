@@ -221,6 +221,34 @@ pub fn all_logs(dir: &Path) -> String {
     out
 }
 
+/// How many lines of the server logs under `dir` contain `needle`.
+pub fn count_in_logs(dir: &Path, needle: &str) -> usize {
+    let mut n = 0;
+    for entry in walk(dir) {
+        if entry.extension().is_some_and(|e| e == "log") {
+            n += std::fs::read_to_string(&entry)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .count();
+        }
+    }
+    n
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -265,9 +293,18 @@ impl Api {
 
     /// `METHOD base/api/v1/path`; panics on a non-2xx answer (a 500 is
     /// exactly what these tests look for).
-    pub async fn call(&self, base: &str, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
+    pub async fn call(
+        &self,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Value {
         let url = format!("{base}/api/v1/{}", path.trim_start_matches('/'));
-        let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.token);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -277,7 +314,10 @@ impl Api {
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        assert!(status.is_success(), "{method} {url} answered {status}: {text}");
+        assert!(
+            status.is_success(),
+            "{method} {url} answered {status}: {text}"
+        );
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
@@ -286,7 +326,8 @@ impl Api {
     }
 
     pub async fn post(&self, base: &str, path: &str, body: &Value) -> Value {
-        self.call(base, reqwest::Method::POST, path, Some(body)).await
+        self.call(base, reqwest::Method::POST, path, Some(body))
+            .await
     }
 }
 
@@ -304,7 +345,9 @@ impl Targets {
     }
 
     pub async fn postgres(count: usize) -> Targets {
-        let creates: Vec<_> = (0..count).map(|_| tokio::spawn(PgDatabase::create())).collect();
+        let creates: Vec<_> = (0..count)
+            .map(|_| tokio::spawn(PgDatabase::create()))
+            .collect();
         let mut dbs = Vec::with_capacity(count);
         for create in creates {
             dbs.push(create.await.expect("creating a test database panicked"));
@@ -347,7 +390,10 @@ impl Targets {
         if first {
             statement.push_str("CREATE TABLE applied (version INTEGER NOT NULL);\n");
         }
-        let _ = writeln!(statement, "INSERT INTO applied (version) VALUES ({version});");
+        let _ = writeln!(
+            statement,
+            "INSERT INTO applied (version) VALUES ({version});"
+        );
         statement.push_str(&self.slow_statement(ms));
         statement.push('\n');
         json!({
@@ -384,12 +430,23 @@ impl Targets {
         }
         match self {
             Targets::Sqlite(dir) => {
-                let url = format!("sqlite://{}", dir.path().join(format!("{database}.db")).display());
-                read!(sqlx::SqliteConnection::connect(&url).await.expect("open target"))
+                let url = format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("{database}.db")).display()
+                );
+                read!(
+                    sqlx::SqliteConnection::connect(&url)
+                        .await
+                        .expect("open target")
+                )
             }
             Targets::Postgres(_) => {
                 let url = sibling(&postgres_admin_url(), database);
-                read!(sqlx::PgConnection::connect(&url).await.expect("connect target"))
+                read!(
+                    sqlx::PgConnection::connect(&url)
+                        .await
+                        .expect("connect target")
+                )
             }
         }
     }
@@ -422,7 +479,9 @@ pub fn postgres_admin_url() -> String {
 
 /// The URL of database `name` on the server of `admin_url`.
 pub fn sibling(admin_url: &str, name: &str) -> String {
-    let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(base, _)| base);
     format!("{base}/{name}")
 }
 
@@ -485,7 +544,8 @@ fn drop_databases(names: Vec<String>) {
             let mut drops = Vec::new();
             for name in names {
                 drops.push(tokio::spawn(async move {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await
+                    {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
                         let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut admin).await;
                     }
@@ -502,7 +562,11 @@ fn drop_databases(names: Vec<String>) {
 impl Drop for Targets {
     fn drop(&mut self) {
         if let Targets::Postgres(dbs) = self {
-            drop_databases(dbs.iter_mut().map(|d| std::mem::take(&mut d.name)).collect());
+            drop_databases(
+                dbs.iter_mut()
+                    .map(|d| std::mem::take(&mut d.name))
+                    .collect(),
+            );
         }
     }
 }
@@ -533,7 +597,10 @@ environment = "test"
     )
     .replace("ENGINE", engine);
     for name in databases {
-        let _ = write!(toml, "\n[[databases]]\ninstance = \"targets\"\nname = \"{name}\"\n");
+        let _ = write!(
+            toml,
+            "\n[[databases]]\ninstance = \"targets\"\nname = \"{name}\"\n"
+        );
     }
     let list: Vec<String> = databases
         .iter()
@@ -573,7 +640,12 @@ pub fn release_files(targets: &Targets, n: u32, per_release: u32, ms: u64) -> Ve
 }
 
 /// Release → plan → rollout → run stage `test`; the rollout's name.
-pub async fn submit_rollout(api: &Api, base: &str, files: &[Value], databases: &[String]) -> String {
+pub async fn submit_rollout(
+    api: &Api,
+    base: &str,
+    files: &[Value],
+    databases: &[String],
+) -> String {
     let release = api
         .post(
             base,
@@ -593,10 +665,16 @@ pub async fn submit_rollout(api: &Api, base: &str, files: &[Value], databases: &
         )
         .await;
     let plan_name = plan["name"].as_str().expect("plan name");
-    let rollout = api.post(base, &format!("{plan_name}/rollout"), &json!({})).await;
-    let rollout_name = rollout["name"].as_str().expect("rollout name").to_string();
-    api.post(base, &format!("{rollout_name}/stages/test/tasks:run"), &json!({}))
+    let rollout = api
+        .post(base, &format!("{plan_name}/rollout"), &json!({}))
         .await;
+    let rollout_name = rollout["name"].as_str().expect("rollout name").to_string();
+    api.post(
+        base,
+        &format!("{rollout_name}/stages/test/tasks:run"),
+        &json!({}),
+    )
+    .await;
     rollout_name
 }
 
@@ -632,7 +710,13 @@ pub async fn running(api: &Api, base: &str, rollouts: &[String]) -> usize {
 
 /// Waits until every task of every rollout is DONE; panics on a FAILED task
 /// (with its log) or after `timeout` (with the statuses and `logs`).
-pub async fn wait_all_done(api: &Api, base: &str, rollouts: &[String], timeout: Duration, logs: &dyn Fn() -> String) {
+pub async fn wait_all_done(
+    api: &Api,
+    base: &str,
+    rollouts: &[String],
+    timeout: Duration,
+    logs: &dyn Fn() -> String,
+) {
     let started = Instant::now();
     loop {
         let mut pending = Vec::new();
