@@ -175,20 +175,25 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
     let targets = Targets::postgres(DATABASES).await;
     let data = tempfile::tempdir().expect("temp dir");
     let key = master_key();
-    let mut servers = Vec::new();
-    for i in 0..2 {
-        let dir = data.path().join(format!("replica{i}"));
-        std::fs::create_dir_all(&dir).expect("data dir");
-        // A lease far longer than any run: a second claim of a run can only
-        // come from a broken claim, never from an expired lease.
-        let mut spec = ServerSpec::new(&format!("replica{i}"), &dir, Some(metadata.url.clone()))
-            .env("ROLLGATE_WORKERS", "4")
-            .env("ROLLGATE_LEASE_SECONDS", "60")
-            .env("ROLLGATE_MAX_RUNNING_PER_ROLLOUT", "0")
-            .env("ROLLGATE_MAX_RUNNING_PER_INSTANCE", "0")
-            .env("ROLLGATE_MASTER_KEY", &key);
-        servers.push(spec.start().await);
-    }
+    let mut specs: Vec<ServerSpec> = (0..2)
+        .map(|i| {
+            let dir = data.path().join(format!("replica{i}"));
+            std::fs::create_dir_all(&dir).expect("data dir");
+            // A lease far longer than any run: a second claim of a run can
+            // only come from a broken claim, never from an expired lease.
+            ServerSpec::new(&format!("replica{i}"), &dir, Some(metadata.url.clone()))
+                .env("ROLLGATE_WORKERS", "4")
+                .env("ROLLGATE_LEASE_SECONDS", "60")
+                .env("ROLLGATE_MAX_RUNNING_PER_ROLLOUT", "0")
+                .env("ROLLGATE_MAX_RUNNING_PER_INSTANCE", "0")
+                .env("ROLLGATE_MASTER_KEY", &key)
+        })
+        .collect();
+    // Both replicas start at once on the fresh store, as a deployment of
+    // two would: both migrate it and both find it without an admin.
+    let (first, second) = specs.split_at_mut(1);
+    let (a, b) = tokio::join!(first[0].start(), second[0].start());
+    let servers = vec![a, b];
     let logs = || all_logs_of(data.path(), 2);
     let api = Api::login(&servers[0].base).await;
     let databases = targets.names(DATABASES);
