@@ -390,18 +390,14 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
     let mut second = spec("second", "1");
     let server = second.start().await;
     let mut slow = release_files(&targets, 1, 3, 400);
-    slow.push(targets.file(1004, false, 4000));
+    slow.push(targets.file(1004, false, 8000));
     rollouts.push(submit_rollout(&api, &server.base, &slow, &databases).await);
-    // Wait until the 4 s file runs (rollout 1 may still have been finishing).
+    // Wait until the 8 s statement runs on a target.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if running(&api, &server.base, &rollouts[1..]).await > 0 {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            break;
-        }
+    while targets.sessions_running("pg_sleep(8)").await == 0 {
         assert!(
             Instant::now() < deadline,
-            "the slow rollout did not start:\n{}",
+            "the slow file did not start:\n{}",
             logs()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -416,6 +412,17 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
         took < Duration::from_secs(1 + 3),
         "stopping took {took:?}, more than the 1 s grace"
     );
+    // The abandoned statement does not run on: its session was closed and
+    // PostgreSQL rolls it back (client_connection_check_interval) long
+    // before its 8 s are up, freeing the migration lock for the next claim.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while targets.sessions_running("pg_sleep(8)").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cut-off statement still runs on the target 3 s after the server exited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let statuses = run_statuses(data.path()).await;
     assert!(
         statuses
@@ -426,7 +433,7 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
     );
     assert!(
         statuses.iter().any(|(s, _)| s == "AVAILABLE"),
-        "the 4 s file cannot finish in a 1 s grace: {statuses:?}"
+        "the 8 s file cannot finish in a 1 s grace: {statuses:?}"
     );
 
     // 3. After a restart the released runs are claimed at once (no lease to

@@ -451,6 +451,27 @@ impl Targets {
         }
     }
 
+    /// How many sessions on these PostgreSQL targets are running a
+    /// statement containing `fragment` right now.
+    pub async fn sessions_running(&self, fragment: &str) -> i64 {
+        let Targets::Postgres(dbs) = self else {
+            panic!("sessions_running needs PostgreSQL targets");
+        };
+        let names: Vec<String> = dbs.iter().map(|d| d.name.clone()).collect();
+        let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = ANY($1) AND state = 'active' \
+             AND pid <> pg_backend_pid() AND position($2 in query) > 0",
+        )
+        .bind(&names)
+        .bind(fragment)
+        .fetch_one(&mut admin)
+        .await
+        .expect("read pg_stat_activity")
+    }
+
     /// Asserts that `database` holds versions `first..=last`, each applied
     /// exactly once: one `SUCCEEDED` history row and one effect row each,
     /// and nothing else.
