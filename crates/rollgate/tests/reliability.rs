@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cluster::{
     Api, PgDatabase, Rng, ServerSpec, Targets, all_logs, apply_workspace, events, master_key,
-    release_files, running, runs, submit_rollout, wait_all_done,
+    release_files, running, runs, submit_rollout, submit_rollout_twice, wait_all_done,
 };
 use sqlx::{Connection as _, Row as _};
 
@@ -200,16 +200,18 @@ async fn two_replicas_on_postgres_20_concurrent_rollouts_no_task_runs_twice() {
     apply_workspace(&servers[0].base, &targets, &databases, data.path()).await;
 
     // Release n holds files 1001..=1000+n (a repository after n merges);
-    // all 20 are submitted at once, alternately to each replica.
+    // all 20 are submitted at once, each rollout and stage run sent to both
+    // replicas at the same moment (a CI job retrying against the other).
     let targets = std::sync::Arc::new(targets);
     let databases = std::sync::Arc::new(databases);
     let mut handles = Vec::new();
     for n in 1..=ROLLOUTS {
         let (api, targets, databases) = (api.clone(), targets.clone(), databases.clone());
-        let base = servers[(n % 2) as usize].base.clone();
+        let first = servers[(n % 2) as usize].base.clone();
+        let second = servers[((n + 1) % 2) as usize].base.clone();
         handles.push(tokio::spawn(async move {
             let files = release_files(&targets, n, 1, 20);
-            submit_rollout(&api, &base, &files, &databases).await
+            submit_rollout_twice(&api, [&first, &second], &files, &databases).await
         }));
     }
     let mut rollouts = Vec::new();

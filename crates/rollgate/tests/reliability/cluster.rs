@@ -321,6 +321,30 @@ impl Api {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// `POST`, returning the status and body whatever they are; panics only
+    /// when the server cannot be reached or answers 5xx.
+    pub async fn try_post(&self, base: &str, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{base}/api/v1/{}", path.trim_start_matches('/'));
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            !status.is_server_error(),
+            "POST {url} answered {status}: {text}"
+        );
+        (
+            status.as_u16(),
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn get(&self, base: &str, path: &str) -> Value {
         self.call(base, reqwest::Method::GET, path, None).await
     }
@@ -697,6 +721,75 @@ pub async fn submit_rollout(
     )
     .await;
     rollout_name
+}
+
+/// Like [`submit_rollout`], but as a CI job that retries its last two
+/// steps against the other replica at the same moment: `POST …/rollout` and
+/// `tasks:run` go to both replicas at once. Both rollout calls must name
+/// the same rollout; between them the two `tasks:run` calls queue every
+/// task exactly once (the later one may find nothing left to run: 409).
+pub async fn submit_rollout_twice(
+    api: &Api,
+    bases: [&str; 2],
+    files: &[Value],
+    databases: &[String],
+) -> String {
+    let release = api
+        .post(
+            bases[0],
+            &format!("projects/{PROJECT}/releases"),
+            &json!({ "files": files }),
+        )
+        .await;
+    let targets: Vec<String> = databases
+        .iter()
+        .map(|n| format!("instances/targets/databases/{n}"))
+        .collect();
+    let plan = api
+        .post(
+            bases[1],
+            &format!("projects/{PROJECT}/plans"),
+            &json!({ "release": release["name"], "targets": targets }),
+        )
+        .await;
+    let plan_name = plan["name"].as_str().expect("plan name");
+    let path = format!("{plan_name}/rollout");
+    let empty = json!({});
+    let (a, b) = tokio::join!(
+        api.post(bases[0], &path, &empty),
+        api.post(bases[1], &path, &empty)
+    );
+    assert_eq!(a["name"], b["name"], "one plan, one rollout");
+    let rollout = a["name"].as_str().expect("rollout name").to_string();
+    let path = format!("{rollout}/stages/test/tasks:run");
+    let (a, b) = tokio::join!(
+        api.try_post(bases[0], &path, &empty),
+        api.try_post(bases[1], &path, &empty)
+    );
+    let mut queued = Vec::new();
+    for (status, body) in [a, b] {
+        match status {
+            200 => queued.extend(
+                body["taskRuns"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r["task"].clone()),
+            ),
+            409 => assert_eq!(body["code"], "FAILED_PRECONDITION", "{body}"),
+            other => panic!("tasks:run answered {other}: {body}"),
+        }
+    }
+    queued.sort_by_key(|t| t.as_i64());
+    let before = queued.len();
+    queued.dedup();
+    assert_eq!(
+        (before, queued.len()),
+        (databases.len(), databases.len()),
+        "{rollout}: the two tasks:run calls together queue each task once"
+    );
+    rollout
 }
 
 /// `(task name, status)` of every task of the rollout.
