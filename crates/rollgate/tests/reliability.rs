@@ -459,3 +459,38 @@ async fn sigterm_during_a_rollout_exits_within_the_grace_period_and_leaves_no_ru
     let (status, _) = server.terminate(Duration::from_secs(35)).await;
     assert!(status.success());
 }
+
+/// Two rollouts of one database queued together, the first running a file
+/// longer than the workers' migration-lock timeout (10 s): the second must
+/// wait for the first rather than fail on the target's migration lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rollout_of_a_busy_database_waits_instead_of_failing_on_its_lock() {
+    let targets = Targets::postgres(1).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut spec = ServerSpec::new("server", data.path(), None)
+        .env("ROLLGATE_WORKERS", "2")
+        .env("ROLLGATE_MAX_RUNNING_PER_INSTANCE", "0");
+    let server = spec.start().await;
+    let logs = || all_logs(data.path());
+    let api = Api::login(&server.base).await;
+    let databases = targets.names(1);
+    apply_workspace(&server.base, &targets, &databases, data.path()).await;
+    let long = vec![targets.file(1001, true, 12_000)];
+    let mut both = long.clone();
+    both.push(targets.file(1002, false, 10));
+    let rollouts = vec![
+        submit_rollout(&api, &server.base, &long, &databases).await,
+        submit_rollout(&api, &server.base, &both, &databases).await,
+    ];
+    wait_all_done(
+        &api,
+        &server.base,
+        &rollouts,
+        Duration::from_secs(40),
+        &logs,
+    )
+    .await;
+    targets.assert_applied_once(&databases[0], 1001, 1002).await;
+    let (status, _) = server.terminate(Duration::from_secs(35)).await;
+    assert!(status.success());
+}
