@@ -43,7 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rollgate_auth::token::{self, Secret, TokenHash, TokenKind};
 use rollgate_auth::{KeyRing, MasterKey, Permission, hash_password};
-use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, User};
+use rollgate_store::{Backend, PageRequest, PostgresStore, SqliteStore, StoreError, User};
 use tower_http::trace::TraceLayer;
 
 mod api;
@@ -438,8 +438,12 @@ pub async fn bootstrap(
             password_hash,
             roles: vec![api::workspace_admin_role()],
         };
-        store_call!(store, s => s.create_user(&user).await)?;
-        return Ok(Bootstrap::AdminCreated);
+        return match store_call!(store, s => s.create_user(&user).await) {
+            Ok(()) => Ok(Bootstrap::AdminCreated),
+            // Another replica started at the same moment and created it.
+            Err(StoreError::Conflict { .. }) => Ok(Bootstrap::NotNeeded),
+            Err(error) => Err(error.into()),
+        };
     }
     let (secret, hash) = token::generate(TokenKind::Session);
     *state

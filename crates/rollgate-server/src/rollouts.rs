@@ -165,6 +165,9 @@ pub(crate) async fn create_release(
     Ok((StatusCode::CREATED, Json(release_dto(&release))).into_response())
 }
 
+/// How many ids a release create tries before answering `ABORTED`.
+const MAX_RELEASE_ID_ATTEMPTS: usize = 64;
+
 async fn create_release_inner(
     state: &AppState,
     project: &str,
@@ -181,13 +184,18 @@ async fn create_release_inner(
         author: limit_text("vcs.author", vcs.author)?,
     };
     let today = today();
-    // Two concurrent creates may pick the same id: the loser takes the next.
-    for _ in 0..5 {
-        let existing = all_release_ids(state, project).await?;
+    // Concurrent creates may pick the same id: the loser takes the next.
+    // Each round has one winner among those that collided, so the attempts
+    // must cover a burst of CI jobs (20 at once lost with 5); an id seen
+    // taken counts as existing even before the re-list shows it.
+    let mut taken = Vec::new();
+    for _ in 0..MAX_RELEASE_ID_ATTEMPTS {
+        let mut existing = all_release_ids(state, project).await?;
+        existing.extend(taken.iter().cloned());
         let id = rollgate_rollout::release_id(today, &existing);
         match store_call!(store, s => s.create_release(project, &id, &files, &vcs).await) {
             Ok(()) => return Ok(store_call!(store, s => s.get_release(project, &id).await)?),
-            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Conflict { .. }) => taken.push(id),
             Err(error) => return Err(error.into()),
         }
     }

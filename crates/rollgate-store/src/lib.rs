@@ -822,7 +822,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Claims the oldest run that is `AVAILABLE` or `RUNNING` with a lease
     /// expired at `now` (its worker died), skipping runs whose rollout or
-    /// instance is at its `limits`; marks it and its task `RUNNING`, leased
+    /// instance is at its `limits` and runs of a database that a run with a
+    /// live lease is working on (it would only wait for that run's
+    /// migration lock, and fail when the wait outlasts the lock timeout);
+    /// marks it and its task `RUNNING`, leased
     /// to `worker_id` until `now + lease`. `None` when nothing is claimable.
     /// Each run is handed to one claimer at a time, across store handles,
     /// and the limits hold across concurrent claimers.

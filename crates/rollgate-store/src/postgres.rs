@@ -38,7 +38,7 @@ impl PostgresStore {
     }
 
     /// Claims the oldest claimable run whose rollout and instance are under
-    /// their limits; `FOR UPDATE SKIP LOCKED` lets concurrent claimers pass
+    /// their limits and whose database no live run is working on; `FOR UPDATE SKIP LOCKED` lets concurrent claimers pass
     /// over a row another one is claiming instead of claiming it twice.
     /// `$1` worker, `$2` now, `$3` new lease expiry, `$4` per-rollout limit,
     /// `$5` per-instance limit.
@@ -50,6 +50,10 @@ impl PostgresStore {
                             AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $4 \
                        AND (SELECT COUNT(*) FROM task_runs x WHERE x.instance = r.instance \
                             AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $5 \
+                       AND NOT EXISTS (SELECT 1 FROM task_runs x JOIN tasks xt ON xt.id = x.task \
+                            JOIN tasks rt ON rt.id = r.task \
+                            WHERE x.status = 'RUNNING' AND x.lease_expires_at >= $2 \
+                              AND xt.instance = rt.instance AND xt.name = rt.name) \
                      ORDER BY r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED) \
          RETURNING id, task, attempts, lease_expires_at";
 

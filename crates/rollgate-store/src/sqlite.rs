@@ -49,7 +49,7 @@ impl SqliteStore {
     }
 
     /// Claims the oldest claimable run whose rollout and instance are under
-    /// their limits. SQLite has no row locks: the claim runs inside `BEGIN
+    /// their limits and whose database no live run is working on. SQLite has no row locks: the claim runs inside `BEGIN
     /// IMMEDIATE` (see [`Self::begin_write`]), which makes this connection the
     /// single writer until it commits, so the counts cannot go stale.
     /// `$1` worker, `$2` now, `$3` new lease expiry, `$4` per-rollout limit,
@@ -62,6 +62,10 @@ impl SqliteStore {
                             AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $4 \
                        AND (SELECT COUNT(*) FROM task_runs x WHERE x.instance = r.instance \
                             AND x.status = 'RUNNING' AND x.lease_expires_at >= $2) < $5 \
+                       AND NOT EXISTS (SELECT 1 FROM task_runs x JOIN tasks xt ON xt.id = x.task \
+                            JOIN tasks rt ON rt.id = r.task \
+                            WHERE x.status = 'RUNNING' AND x.lease_expires_at >= $2 \
+                              AND xt.instance = rt.instance AND xt.name = rt.name) \
                      ORDER BY r.id LIMIT 1) \
          RETURNING id, task, attempts, lease_expires_at";
 

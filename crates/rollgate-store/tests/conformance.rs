@@ -1873,6 +1873,131 @@ async fn postgres_plans_and_limits() {
     store.close().await;
 }
 
+/// Two rollouts of the same database: while a run of one holds a live
+/// lease, the other's run of that database is not claimed (it would only
+/// wait for the migration lock); it is once the first finishes, and at
+/// once when the first's lease expires.
+async fn one_database_at_a_time_conformance<S: Store>(store: S) {
+    let (first_rollout, tasks) = setup_rollout(&store, 2).await;
+    let first_plan = store.get_rollout(first_rollout).await.unwrap().plan;
+    let stages: Vec<(String, Vec<DatabaseRef>)> = store
+        .get_rollout(first_rollout)
+        .await
+        .unwrap()
+        .stages
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                s.tasks.iter().map(|t| t.database.clone()).collect(),
+            )
+        })
+        .collect();
+    let targets: Vec<DatabaseRef> = stages.iter().flat_map(|(_, dbs)| dbs.clone()).collect();
+    store
+        .create_release("shop", "release_20260101-RC2", &[file("0001")], &vcs())
+        .await
+        .unwrap();
+    let plan = store
+        .create_plan(
+            "shop",
+            "release_20260101-RC2",
+            &targets,
+            "ada@example.com",
+            50,
+        )
+        .await
+        .unwrap();
+    assert_ne!(plan.id, first_plan);
+    let second_rollout = store
+        .create_rollout("shop", plan.id, &stages, 55)
+        .await
+        .unwrap();
+    let second_tasks: Vec<i64> = store
+        .get_rollout(second_rollout)
+        .await
+        .unwrap()
+        .stages
+        .iter()
+        .flat_map(|s| s.tasks.iter().map(|t| t.id))
+        .collect();
+    // db000 in both rollouts.
+    store.enqueue_task_run(tasks[0], 100).await.unwrap();
+    store.enqueue_task_run(second_tasks[0], 100).await.unwrap();
+    let unlimited = ClaimLimits::default();
+    let a = store
+        .claim_task_run("w1", LEASE, 100, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.task_id, tasks[0]);
+    assert_eq!(
+        store
+            .claim_task_run("w2", LEASE, 101, &unlimited)
+            .await
+            .unwrap(),
+        None
+    );
+    // Another database is not held up.
+    store.enqueue_task_run(second_tasks[1], 101).await.unwrap();
+    let other = store
+        .claim_task_run("w2", LEASE, 101, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.task_id, second_tasks[1]);
+    // The first run ends: the second rollout's run of db000 is claimable.
+    store
+        .finish_task_run(a.run_id, "w1", RunOutcome::Done, None, 102)
+        .await
+        .unwrap();
+    let b = store
+        .claim_task_run("w3", LEASE, 103, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.task_id, second_tasks[0]);
+    // A dead worker's run (lease expired) holds nothing back: it is itself
+    // claimable again, and only once.
+    let later = 103 + LEASE.as_secs() as i64 + 1;
+    let c = store
+        .claim_task_run("w4", LEASE, later, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((c.run_id, c.attempt), (b.run_id, 2));
+    let d = store
+        .claim_task_run("w4", LEASE, later, &unlimited)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((d.run_id, d.attempt), (other.run_id, 2));
+    assert_eq!(
+        store
+            .claim_task_run("w5", LEASE, later, &unlimited)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn sqlite_one_database_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    one_database_at_a_time_conformance(
+        SqliteStore::open(dir.path().join("meta.db")).await.unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_one_database_at_a_time() {
+    let db = PgTestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    one_database_at_a_time_conformance(store.clone()).await;
+    store.close().await;
+}
+
 /// Concurrent claimers with a per-rollout limit of 2: exactly two win.
 async fn concurrent_limit<S: Store + Clone + 'static>(stores: Vec<S>) {
     let (_, tasks) = setup_rollout(&stores[0], 10).await;
