@@ -156,6 +156,7 @@ pub(crate) fn bench_server(args: &ServerBenchArgs) -> Result<()> {
                     "never",
                     "--format",
                     "json",
+                    "--file-pattern",
                 ])
                 .arg(format!("{}/*.sql", corpus.name))
                 .current_dir(&bench_dir)
