@@ -109,7 +109,27 @@ struct TargetResult {
 #[derive(Default)]
 pub(crate) struct SchemaCache {
     entries: Mutex<HashMap<String, CachedSchema>>,
+    /// Per instance: how many checks may hold a connection to it at once.
+    /// Without it, a burst of checks opens a connection per check and
+    /// target and runs the database server out of connections
+    /// (`max_connections`), turning every excess check into an error.
+    connections: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// Connections the checks of one server process hold to one instance at
+/// once (`ROLLGATE_CHECK_CONNECTIONS_PER_INSTANCE`, default 8); further
+/// checks wait their turn, up to [`CONNECTION_WAIT`].
+fn connections_per_instance() -> usize {
+    std::env::var("ROLLGATE_CHECK_CONNECTIONS_PER_INSTANCE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(8)
+}
+
+/// How long a check waits for a connection slot before the target counts
+/// as unreachable.
+const CONNECTION_WAIT: Duration = Duration::from_secs(60);
 
 struct CachedSchema {
     envelope: String,
@@ -124,6 +144,23 @@ struct LiveSchema {
 }
 
 impl SchemaCache {
+    /// A slot to connect to `instance`, waiting while others hold them all.
+    async fn connection_slot(&self, instance: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut slots = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+            slots
+                .entry(instance.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(connections_per_instance()))
+                })
+                .clone()
+        };
+        tokio::time::timeout(CONNECTION_WAIT, semaphore.acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     fn get(&self, target: &str, envelope: &str) -> Option<Arc<LiveSchema>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
@@ -442,7 +479,21 @@ async fn check_target(
         reachable: false,
         error: None,
     };
-    let outcome = match connect(state, database, &target).await? {
+    // Held until this target's check is over.
+    let slot = state
+        .inner
+        .schema_cache
+        .connection_slot(&database.instance)
+        .await;
+    let connected = match &slot {
+        Some(_) => connect(state, database, &target).await?,
+        None => Err(format!(
+            "{target}: every connection slot to instances/{} stayed busy for {} s; retry the check later",
+            database.instance,
+            CONNECTION_WAIT.as_secs()
+        )),
+    };
+    let outcome = match connected {
         Ok((engine, envelope)) => {
             target_result.reachable = true;
             let mut engine = engine;
