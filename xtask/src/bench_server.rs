@@ -105,6 +105,7 @@ pub(crate) fn bench_server(args: &ServerBenchArgs) -> Result<()> {
         step("starting the server (first start: creates the store and the master key)");
         let (mut server, first_start) = start(&rollgate, &data_dir, port)?;
         let url = format!("http://127.0.0.1:{port}");
+        let started_rss = rss_kib(server.id(), "VmRSS")?;
         let report = runtime.block_on(async {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(args.requests)
