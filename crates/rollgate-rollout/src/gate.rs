@@ -117,6 +117,26 @@ pub fn can_run_stage(
     }
 }
 
+/// Whether `actor` may skip tasks of stage `stage_id`: the stage's rollout
+/// policy decides, as for running it (a manual stage is skipped only by a
+/// holder of one of its roles or a workspace admin), so skipping can never
+/// do what running may not. Stage order does not matter: skipping applies
+/// nothing.
+pub fn can_skip_stage(rollout: &Rollout, stage_id: &str, actor: &Actor) -> Result<(), Refusal> {
+    let Some(stage) = rollout.stages.iter().find(|s| s.id == stage_id) else {
+        let known: Vec<&str> = rollout.stages.iter().map(|s| s.id.as_str()).collect();
+        return Err(Refusal::UnknownStage {
+            stage: stage_id.to_owned(),
+            known: if known.is_empty() {
+                "(none)".to_owned()
+            } else {
+                known.join(", ")
+            },
+        });
+    };
+    check_policy(stage_id, &stage.policy, actor)
+}
+
 impl Permit {
     pub fn must_record_override(&self) -> bool {
         matches!(self, Permit::Override { .. })
@@ -231,6 +251,26 @@ mod tests {
         r.stages[0].tasks[0] = task_in("instances/i/databases/t", test);
         r.stages[1].tasks[0] = task_in("instances/i/databases/s", staging);
         r
+    }
+
+    #[test]
+    fn skipping_obeys_the_stage_policy_but_not_the_order() {
+        use Role::*;
+        use TaskStatus::*;
+        let r = rollout(NotStarted, NotStarted);
+        // Prod is manual (releasers): an owner may neither run nor skip it.
+        assert!(can_skip_stage(&r, "prod", &Actor::new([ProjectOwner])).is_err());
+        assert!(can_skip_stage(&r, "prod", &Actor::new([GitopsServiceAgent])).is_err());
+        // A releaser may skip it even though test has not run.
+        assert!(can_skip_stage(&r, "prod", &Actor::new([ProjectReleaser])).is_ok());
+        assert!(can_skip_stage(&r, "prod", &Actor::new([WorkspaceAdmin])).is_ok());
+        // Automatic stages: whoever may run tasks.
+        assert!(can_skip_stage(&r, "test", &Actor::new([ProjectOwner])).is_ok());
+        assert!(can_skip_stage(&r, "test", &Actor::new([ProjectDeveloper])).is_err());
+        assert!(matches!(
+            can_skip_stage(&r, "qa", &Actor::new([WorkspaceAdmin])),
+            Err(Refusal::UnknownStage { .. })
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   (named like Bytebase's) and the `Actor` asking.
 //! - `rollout`: `build_rollout` groups plan targets into stages in
 //!   environment order; stage and rollout status are derived from tasks.
-//! - `gate`: `can_run_stage`, the server-side stage-order and rollout-policy
+//! - `gate`: `can_run_stage` and `can_skip_stage`, the server-side stage-order and rollout-policy
 //!   check, whose admin override must be recorded.
 //! - `release`: `release_id`, the `release_{YYYYMMDD}-RC{n}` template.
 //!
@@ -23,7 +23,7 @@ mod rollout;
 mod task;
 
 pub use access::{Actor, Environment, Role, RolloutPolicy, UnknownRole};
-pub use gate::{BlockingTask, Permit, Refusal, can_run_stage};
+pub use gate::{BlockingTask, Permit, Refusal, can_run_stage, can_skip_stage};
 pub use release::release_id;
 pub use rollout::{PlanError, ProgressStatus, Rollout, Stage, Target, build_rollout};
 pub use task::{

@@ -1234,7 +1234,7 @@ pub(crate) async fn skip_tasks(
         shorten(&rollout),
         shorten(&stage)
     );
-    let result = skip_tasks_inner(&state, &project, &rollout, &stage, body).await;
+    let result = skip_tasks_inner(&state, &principal, &project, &rollout, &stage, body).await;
     let outcome = match &result {
         Ok(skipped) => format!("OK: {} task(s) skipped", skipped.len()),
         Err(error) => format!("ERROR: {}: {}", error.code, shorten(&error.message)),
@@ -1245,6 +1245,7 @@ pub(crate) async fn skip_tasks(
 
 async fn skip_tasks_inner(
     state: &AppState,
+    principal: &Principal,
     project: &str,
     rollout_id: &str,
     stage_id: &str,
@@ -1269,6 +1270,13 @@ async fn skip_tasks_inner(
             )
         })?;
     let rollout = load_rollout(state, project, rollout_id).await?;
+    // Skipping obeys the stage's rollout policy like running does: whoever
+    // may not run a manual stage may not skip it either.
+    let environments = all_environments(state).await?;
+    let domain = domain_rollout(&rollout, Some(&environments));
+    let actor = actor(principal, &principal.project_roles(state, project).await?);
+    rollgate_rollout::can_skip_stage(&domain, stage_id, &actor)
+        .map_err(|refusal| refusal_error(&refusal))?;
     let stage = find_stage(&rollout, stage_id)?;
     let tasks = select_tasks(stage, request.tasks.as_deref())?;
     let explicit = request.tasks.is_some();
