@@ -1,18 +1,15 @@
 //! The HTTP API driven in-process (`oneshot`) over a SQLite store in a temp dir.
 
-use std::sync::OnceLock;
+mod support;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, Role, hash_password};
+use rollgate_auth::{KeyRing, MasterKey, Role};
 use rollgate_server::{AppState, Bootstrap, MetadataStore, app, bootstrap};
 use rollgate_store::{Environment, Project, ServiceAccount, SqliteStore, Store, User};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
-
-const PASSWORD: &str = "correct horse battery";
+use support::{PASSWORD, password_hash};
 
 struct Harness {
     app: Router,
@@ -23,11 +20,6 @@ struct Harness {
 }
 
 /// One hash for every test user: argon2 is slow in debug builds.
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
-}
-
 /// An empty store.
 async fn empty_harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +92,7 @@ const USERS: [(&str, Role); 3] = [
     ("dev@example.com", Role::ProjectDeveloper),
 ];
 
-/// The one function that calls the API.
+/// The one function that calls the API (see [`support::call`]).
 async fn call(
     app: &Router,
     method: &str,
@@ -108,39 +100,12 @@ async fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Body::from(body.unwrap_or_default().to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, value)
+    support::call(app, method, uri, token, body, None).await
 }
 
 async fn login(app: &Router, email: &str, password: &str) -> (StatusCode, Value) {
     let body = json!({ "email": email, "password": password }).to_string();
     call(app, "POST", "/api/v1/auth/login", None, Some(&body)).await
-}
-
-async fn token_for(app: &Router, email: &str, password: &str) -> String {
-    let (status, body) = login(app, email, password).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["token"].as_str().unwrap().to_string()
 }
 
 fn assert_error(body: &Value, code: &str) {
@@ -167,7 +132,7 @@ async fn login_returns_a_session_token() {
 #[tokio::test]
 async fn service_account_logs_in_with_its_key() {
     let h = harness().await;
-    let token = token_for(&h.app, CI, &h.ci_key).await;
+    let token = support::login(&h.app, CI, &h.ci_key).await;
     assert!(token.starts_with("rgt_"));
     // The key itself is not a session token.
     let (status, body) = call(&h.app, "GET", "/api/v1/projects", Some(&h.ci_key), None).await;
@@ -209,7 +174,7 @@ async fn login_is_rate_limited_after_repeated_failures() {
 #[tokio::test]
 async fn create_get_and_list_environments_and_projects() {
     let h = harness().await;
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let t = Some(token.as_str());
     let (status, body) = call(
         &h.app,
@@ -290,7 +255,7 @@ async fn create_get_and_list_environments_and_projects() {
 #[tokio::test]
 async fn bad_bodies_are_4xx_json_errors() {
     let h = harness().await;
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let t = Some(token.as_str());
     let (status, body) = call(
         &h.app,
@@ -390,7 +355,7 @@ async fn setup_token_works_once() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "FAILED_PRECONDITION");
     // The new admin can log in and create things.
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let (status, _) = call(
         &h.app,
         "POST",
@@ -419,7 +384,7 @@ async fn bootstrap_creates_admin_from_credentials() {
         bootstrap(&h.state, Some(admin)).await.unwrap(),
         Bootstrap::AdminCreated
     ));
-    token_for(&h.app, ADMIN, PASSWORD).await;
+    support::login(&h.app, ADMIN, PASSWORD).await;
     let (status, _) = call(
         &h.app,
         "POST",

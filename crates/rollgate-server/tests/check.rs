@@ -3,13 +3,11 @@
 //! real PostgreSQL databases (one per test, dropped afterwards; a missing
 //! PostgreSQL server fails loudly).
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod support;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use rollgate_auth::{KeyRing, MasterKey, hash_password};
+use axum::http::StatusCode;
+use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, TargetUrl};
 use rollgate_migration::MigrationFile;
@@ -22,10 +20,10 @@ use rollgate_store::{
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-use tower::ServiceExt as _;
+use support::pg::PgTestDb;
+use support::{PASSWORD, login, password_hash};
 
 const ADMIN: &str = "admin@example.com";
-const PASSWORD: &str = "correct horse battery";
 
 struct Harness {
     app: Router,
@@ -33,11 +31,6 @@ struct Harness {
     key_ring: KeyRing,
     token: String,
     dir: tempfile::TempDir,
-}
-
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
 }
 
 /// Environments `test` and `prod`, project `shop`, an admin logged in.
@@ -80,14 +73,12 @@ async fn harness() -> Harness {
         16 * 1024 * 1024,
     );
     let app = app(state);
-    let body = json!({ "email": ADMIN, "password": PASSWORD }).to_string();
-    let (status, login) = call_with(&app, "POST", "/api/v1/auth/login", None, Some(&body)).await;
-    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login(&app, ADMIN, PASSWORD).await;
     Harness {
         app,
         store,
         key_ring,
-        token: login["token"].as_str().unwrap().to_string(),
+        token,
         dir,
     }
 }
@@ -153,7 +144,7 @@ impl Harness {
     }
 }
 
-/// The one function that sends requests.
+/// The one function that sends requests (see [`support::call`]).
 async fn call_with(
     app: &Router,
     method: &str,
@@ -161,28 +152,7 @@ async fn call_with(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Body::from(body.unwrap_or_default().to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, value)
+    support::call(app, method, uri, token, body, None).await
 }
 
 fn file(path: &str, statement: &str) -> Value {
@@ -249,79 +219,6 @@ async fn apply(url: &str, files: &[(&str, &str)]) {
             .apply(&apply, &ApplyOptions::default(), &mut |_| {})
             .await
             .unwrap();
-    }
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("ROLLGATE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A PostgreSQL database for one test, dropped on `Drop`.
-struct PgDb {
-    url: String,
-    name: String,
-}
-
-impl PgDb {
-    async fn create() -> PgDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_check_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
-        let admin_url = postgres_admin_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL test server unreachable at {admin_url}: {e}; start it")
-            });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.clone(), |(base, _)| base.to_string());
-        PgDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    async fn exec(&self, sql: &str) {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 
@@ -410,7 +307,7 @@ fn assert_walk_through(body: &Value, target: &str) {
 #[tokio::test]
 async fn walk_through_sees_live_tables_on_postgres() {
     let h = harness().await;
-    let db = PgDb::create().await;
+    let db = PgTestDb::create("check").await;
     db.exec("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1);")
         .await;
     let target = h.target("pg", &db.url, "test", true).await;
@@ -754,7 +651,7 @@ async fn review_policy_endpoints_validate_and_name_the_setting() {
 #[tokio::test]
 async fn affected_rows_and_risk_on_postgres() {
     let h = harness().await;
-    let db = PgDb::create().await;
+    let db = PgTestDb::create("check").await;
     db.exec(
         "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL); \
          INSERT INTO items SELECT g, g FROM generate_series(1, 1000) g; \

@@ -3,16 +3,16 @@
 //! target databases. SQLite metadata with SQLite targets in a temp dir, and
 //! PostgreSQL metadata with PostgreSQL targets on the local server.
 
+mod support;
+
 use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, hash_password};
+use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{Engine, HistoryRecord, RecordStatus, TargetUrl};
 use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one, worker_loop};
@@ -23,9 +23,10 @@ use rollgate_store::{
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use support::pg::PgTestDb;
+use support::{PASSWORD, login, password_hash};
 use tower::ServiceExt as _;
 
-const PASSWORD: &str = "correct horse battery";
 const ADMIN: &str = "admin@example.com";
 const RELEASER: &str = "releaser@example.com";
 const CI: &str = "ci@service.rollgate.local";
@@ -41,11 +42,6 @@ fn config(lease: Duration, limits: ClaimLimits) -> WorkerConfig {
 
 fn unlimited() -> WorkerConfig {
     config(Duration::from_secs(60), ClaimLimits::default())
-}
-
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
 }
 
 struct Harness {
@@ -169,7 +165,7 @@ fn database_of(url: &str) -> String {
 impl Harness {
     /// The database of instance `instance` (`main`, or a PostgreSQL test database).
     fn database(&self, instance: &str) -> String {
-        let prefix = format!("rg_rollout_test_{instance}_");
+        let prefix = format!("rg_test_{instance}_");
         self._pg
             .iter()
             .find(|db| db.name.starts_with(&prefix))
@@ -227,7 +223,7 @@ async fn sqlite_harness() -> Harness {
     finish(&store, state, dir, Vec::new()).await
 }
 
-/// The one function that calls the API.
+/// The one function that calls the API (see [`support::call`]).
 async fn call(
     h: &Harness,
     method: &str,
@@ -235,44 +231,8 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(String::new, |b| b.to_string());
-    let response = h
-        .app
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value)
-}
-
-async fn login(app: &Router, email: &str, password: &str) -> String {
-    let body = json!({ "email": email, "password": password }).to_string();
-    let request = Request::builder()
-        .method("POST")
-        .uri("/api/v1/auth/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_slice(&bytes).unwrap();
-    value["token"].as_str().unwrap().to_string()
+    let body = body.map(|b| b.to_string());
+    support::call(&h.app, method, uri, Some(token), body.as_deref(), None).await
 }
 
 fn file(path: &str, statement: &str) -> Value {
@@ -1326,71 +1286,6 @@ async fn postgres_rollout_over_test_then_prod() {
     store.close().await;
     drop(h);
     drop(meta);
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("ROLLGATE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database, dropped afterwards.
-struct PgTestDb {
-    url: String,
-    name: String,
-    admin_url: String,
-}
-
-impl PgTestDb {
-    async fn create(label: &str) -> PgTestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_rollout_test_{label}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
-        let admin_url = postgres_admin_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {admin_url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.clone(), |(base, _)| base.to_string());
-        PgTestDb {
-            url: format!("{base}/{name}"),
-            name,
-            admin_url,
-        }
-    }
-}
-
-impl Drop for PgTestDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 /// A file that runs longer than the lease: the worker renews the lease on a

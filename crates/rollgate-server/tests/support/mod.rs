@@ -4,25 +4,40 @@
 //! release, plan, rollout, task-run, changelog, check and review-policy
 //! endpoints act on. Principals get sessions directly from the store (no
 //! argon2 per test), and [`call`] is the one function that calls the API.
+//! Tests that log in over HTTP share [`PASSWORD`], [`password_hash`] and
+//! [`login`]; [`pg`] gives a test its own PostgreSQL database.
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, Role};
+use rollgate_auth::{KeyRing, MasterKey, Role, hash_password};
 use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_store::{
     ClaimLimits, Database, DatabaseRef, Environment, IamBinding, Instance, PolicyAttach, Project,
     ReleaseFile, ReviewPolicy, RunOutcome, ServiceAccount, Session, SqliteStore, Store, User, Vcs,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
+
+/// The password of the users that log in over HTTP.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// [`PASSWORD`]'s argon2 hash, computed once per test binary (argon2 is slow
+/// on purpose).
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(PASSWORD))
+}
 
 /// The URL of instance `pg`, password included.
 pub const PG_URL: &str = "postgres://app:pg-s3cret@db.example:5432/app?sslmode=require";
@@ -464,4 +479,13 @@ pub async fn call(
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     (status, value)
+}
+
+/// Logs `email` in with `password` through `POST /api/v1/auth/login`, which
+/// must succeed; the session token.
+pub async fn login(app: &Router, email: &str, password: &str) -> String {
+    let body = json!({ "email": email, "password": password }).to_string();
+    let (status, value) = call(app, "POST", "/api/v1/auth/login", None, Some(&body), None).await;
+    assert_eq!(status, StatusCode::OK, "login {email}: {value}");
+    value["token"].as_str().unwrap().to_string()
 }
