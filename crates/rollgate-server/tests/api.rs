@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use rollgate_auth::token::{self, TokenKind};
 use rollgate_auth::{KeyRing, MasterKey, Role};
 use rollgate_server::{AppState, Bootstrap, MetadataStore, app, bootstrap};
-use rollgate_store::{Environment, Project, ServiceAccount, SqliteStore, Store, User};
+use rollgate_store::{ServiceAccount, SqliteStore, Store};
 use serde_json::{Value, json};
-use support::{PASSWORD, password_hash};
+use support::{PASSWORD, create_environment, create_project, create_user};
 
 struct Harness {
     app: Router,
@@ -46,14 +46,7 @@ async fn harness() -> Harness {
         unreachable!()
     };
     for (email, role) in USERS {
-        store
-            .create_user(&User {
-                email: email.to_string(),
-                password_hash: password_hash().to_string(),
-                roles: vec![format!("roles/{}", role.id())],
-            })
-            .await
-            .unwrap();
+        create_user(&store, email, role.id()).await;
     }
     let (key, key_hash) = token::generate(TokenKind::ServiceAccount);
     store
@@ -65,22 +58,8 @@ async fn harness() -> Harness {
         .await
         .unwrap();
     harness.ci_key = key.expose().to_string();
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(&store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    create_project(&store, "shop", "Shop").await;
     harness
 }
 

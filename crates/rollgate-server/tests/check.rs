@@ -15,13 +15,11 @@ use rollgate_review::{Policy, Template, review_text};
 use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_sql::catalog::Catalog;
-use rollgate_store::{
-    Database, DatabaseRef, Environment, Instance, Project, SqliteStore, Store, User,
-};
+use rollgate_store::{Database, DatabaseRef, Instance, SqliteStore, Store};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, login, password_hash};
+use support::{PASSWORD, create_environment, create_project, create_user, login};
 
 const ADMIN: &str = "admin@example.com";
 
@@ -42,31 +40,10 @@ async fn harness() -> Harness {
     let key = MasterKey::generate();
     let key_ring = KeyRing::new(MasterKey::from_base64(&key.to_base64()).unwrap());
     for (order, id) in ["test", "prod"].into_iter().enumerate() {
-        store
-            .create_environment(&Environment {
-                id: id.into(),
-                title: id.into(),
-                order: order as i64,
-                policy_json: r#"{"rollout":"automatic"}"#.into(),
-            })
-            .await
-            .unwrap();
+        create_environment(&store, id, id, order as i64, r#"{"rollout":"automatic"}"#).await;
     }
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_user(&User {
-            email: ADMIN.into(),
-            password_hash: password_hash().into(),
-            roles: vec!["roles/workspaceAdmin".into()],
-        })
-        .await
-        .unwrap();
+    create_project(&store, "shop", "Shop").await;
+    create_user(&store, ADMIN, "workspaceAdmin").await;
     let state = AppState::new(
         MetadataStore::Sqlite(store.clone()),
         KeyRing::new(key),

@@ -18,13 +18,12 @@ use rollgate_migration::MigrationFile;
 use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one};
 use rollgate_server::{AppState, MetadataStore, app, drift};
 use rollgate_store::{
-    ClaimLimits, Database, DatabaseRef, Environment, Instance, PostgresStore, Project, SqliteStore,
-    Store, User, drift_status,
+    ClaimLimits, Database, DatabaseRef, Instance, PostgresStore, SqliteStore, Store, drift_status,
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, login, password_hash};
+use support::{PASSWORD, create_environment, create_project, create_user, login};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "admin@example.com";
@@ -41,22 +40,8 @@ fn worker_config() -> WorkerConfig {
 /// Environment `test` (automatic), project `shop`, the Workspace Admin, and
 /// `targets` (instance id, URL, database), each in the project.
 async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, String, String)]) {
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    create_project(store, "shop", "Shop").await;
     for (id, url, database) in targets {
         let engine = url.split(':').next().unwrap().to_string();
         store
@@ -81,14 +66,7 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, String
             .await
             .unwrap();
     }
-    store
-        .create_user(&User {
-            email: ADMIN.into(),
-            password_hash: password_hash().into(),
-            roles: vec!["roles/workspaceAdmin".into()],
-        })
-        .await
-        .unwrap();
+    create_user(store, ADMIN, "workspaceAdmin").await;
 }
 
 struct Harness {

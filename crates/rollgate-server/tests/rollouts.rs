@@ -18,13 +18,12 @@ use rollgate_engine::{Engine, HistoryRecord, RecordStatus, TargetUrl};
 use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one, worker_loop};
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_store::{
-    ClaimLimits, Database, DatabaseRef, Environment, Instance, PostgresStore, Project,
-    ServiceAccount, SqliteStore, Store, User,
+    ClaimLimits, Database, DatabaseRef, Instance, PostgresStore, ServiceAccount, SqliteStore, Store,
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, login, password_hash};
+use support::{PASSWORD, create_environment, create_project, create_user, login};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "admin@example.com";
@@ -59,31 +58,10 @@ struct Harness {
 /// each holding one database in the project: `main` of a SQLite file, the
 /// URL's database on PostgreSQL (see [`database_of`]).
 async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, String)]) {
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_environment(&Environment {
-            id: "prod".into(),
-            title: "Prod".into(),
-            order: 1,
-            policy_json: r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    let releasers = r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#;
+    create_environment(store, "prod", "Prod", 1, releasers).await;
+    create_project(store, "shop", "Shop").await;
     for (id, environment, url) in targets {
         let engine = url
             .split(':')
@@ -112,16 +90,8 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, 
             .await
             .unwrap();
     }
-    for (email, role) in [(ADMIN, "workspaceAdmin"), (RELEASER, "projectReleaser")] {
-        store
-            .create_user(&User {
-                email: email.into(),
-                password_hash: password_hash().into(),
-                roles: vec![format!("roles/{role}")],
-            })
-            .await
-            .unwrap();
-    }
+    create_user(store, ADMIN, "workspaceAdmin").await;
+    create_user(store, RELEASER, "projectReleaser").await;
 }
 
 /// Creates the service account and logs everyone in.

@@ -39,6 +39,50 @@ pub fn password_hash() -> &'static str {
     HASH.get_or_init(|| hash_password(PASSWORD))
 }
 
+/// Creates environment `id`, `order`-th in the pipeline, with the
+/// environment policy `policy_json`.
+pub async fn create_environment<S: Store>(
+    store: &S,
+    id: &str,
+    title: &str,
+    order: i64,
+    policy_json: &str,
+) {
+    store
+        .create_environment(&Environment {
+            id: id.into(),
+            title: title.into(),
+            order,
+            policy_json: policy_json.into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates project `id`.
+pub async fn create_project<S: Store>(store: &S, id: &str, title: &str) {
+    store
+        .create_project(&Project {
+            id: id.into(),
+            title: title.into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates user `email` with [`PASSWORD`] and the one role `role` (an id
+/// like `workspaceAdmin`).
+pub async fn create_user<S: Store>(store: &S, email: &str, role: &str) {
+    store
+        .create_user(&User {
+            email: email.into(),
+            password_hash: password_hash().into(),
+            roles: vec![format!("roles/{role}")],
+        })
+        .await
+        .unwrap();
+}
+
 /// The URL of instance `pg`, password included.
 pub const PG_URL: &str = "postgres://app:pg-s3cret@db.example:5432/app?sslmode=require";
 /// The existing user and service account the fixtures act on.
