@@ -251,6 +251,22 @@ async fn roll(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
     rollout
 }
 
+/// Releases `files` to `targets` and starts their `test` stage as the
+/// service account; returns the rollout.
+async fn roll_and_run_test(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
+    let rollout = roll(h, files, targets).await;
+    stage_action(h, &rollout, "test", "tasks:run", &h.ci, None).await;
+    rollout
+}
+
+/// A statement that keeps a SQLite target busy for a while: it fills table
+/// `table` with `rows` generated rows.
+fn slow_statement(table: &str, rows: u32) -> String {
+    format!(
+        "CREATE TABLE {table} AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) SELECT x FROM c;\n"
+    )
+}
+
 async fn stage_action(
     h: &Harness,
     rollout: &Value,
@@ -1018,20 +1034,19 @@ async fn changelog_reports_an_unreachable_target_as_an_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
         vec![
-            file("V1_first_dml.sql", "CREATE TABLE once (id INTEGER);\nINSERT INTO once (id) VALUES (1);\n"),
             file(
-                "V2_slow.sql",
-                "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c;\n",
+                "V1_first_dml.sql",
+                "CREATE TABLE once (id INTEGER);\nINSERT INTO once (id) VALUES (1);\n",
             ),
+            file("V2_slow.sql", &slow_statement("big", 3_000_000)),
             file("V3_last.sql", "CREATE TABLE last (id INTEGER);\n"),
         ],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let short = config(Duration::from_secs(1), ClaimLimits::default());
     let state = h.state.clone();
     let dying = tokio::spawn(async move { run_one(&state, "worker-dies", &short).await });
@@ -1099,16 +1114,12 @@ async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_loops_respect_the_per_rollout_limit() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_work.sql",
-            "CREATE TABLE w AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_work.sql", &slow_statement("w", 300_000))],
         &["t1", "t2", "t3"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let limited = config(
         Duration::from_secs(30),
         ClaimLimits {
@@ -1178,16 +1189,12 @@ async fn worker_loops_respect_the_per_rollout_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_releases_an_unfinished_run() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_slow.sql",
-            "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_slow.sql", &slow_statement("big", 5_000_000))],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let mut no_grace = unlimited();
     no_grace.shutdown_grace = Duration::from_millis(0);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -1264,16 +1271,12 @@ async fn postgres_rollout_over_test_then_prod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn heartbeats_keep_the_lease_during_a_long_statement() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_long.sql",
-            "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_long.sql", &slow_statement("big", 8_000_000))],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let short = config(Duration::from_secs(1), ClaimLimits::default());
     let state = h.state.clone();
     let working = tokio::spawn(async move { run_one(&state, "long-runner", &short).await });
