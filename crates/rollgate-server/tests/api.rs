@@ -19,7 +19,6 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-/// One hash for every test user: argon2 is slow in debug builds.
 /// An empty store.
 async fn empty_harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
