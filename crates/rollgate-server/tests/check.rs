@@ -12,14 +12,13 @@ use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, TargetUrl};
 use rollgate_migration::MigrationFile;
 use rollgate_review::{Policy, Template, review_text};
-use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_sql::catalog::Catalog;
-use rollgate_store::{Database, DatabaseRef, Instance, SqliteStore, Store};
+use rollgate_store::SqliteStore;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, create_environment, create_project, create_user, login};
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 
 const ADMIN: &str = "admin@example.com";
 
@@ -71,29 +70,17 @@ impl Harness {
         } else {
             url.rsplit('/').next().unwrap().to_string()
         };
-        self.store
-            .create_instance(&Instance {
-                id: id.into(),
-                engine: TargetUrl::parse(url).unwrap().kind().as_str().into(),
-                url_envelope: self.key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: environment.into(),
-            })
-            .await
-            .unwrap();
-        self.store
-            .create_database(&Database {
-                instance: id.into(),
-                name: name.clone(),
-                environment: environment.into(),
-            })
-            .await
-            .unwrap();
-        if in_project {
-            self.store
-                .add_project_database("shop", &DatabaseRef::new(id, name.as_str()))
-                .await
-                .unwrap();
-        }
+        let project = in_project.then_some("shop");
+        create_target(
+            &self.store,
+            &self.key_ring,
+            id,
+            url,
+            environment,
+            &name,
+            project,
+        )
+        .await;
         format!("instances/{id}/databases/{name}")
     }
 

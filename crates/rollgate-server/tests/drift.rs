@@ -15,15 +15,13 @@ use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, NewRecord, RecordKind, RecordStatus, TargetUrl};
 use rollgate_migration::MigrationFile;
-use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one};
+use rollgate_server::worker::{WorkerConfig, run_one};
 use rollgate_server::{AppState, MetadataStore, app, drift};
-use rollgate_store::{
-    ClaimLimits, Database, DatabaseRef, Instance, PostgresStore, SqliteStore, Store, drift_status,
-};
+use rollgate_store::{ClaimLimits, DatabaseRef, PostgresStore, SqliteStore, Store, drift_status};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, create_environment, create_project, create_user, login};
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "admin@example.com";
@@ -43,28 +41,7 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, String
     create_environment(store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
     create_project(store, "shop", "Shop").await;
     for (id, url, database) in targets {
-        let engine = url.split(':').next().unwrap().to_string();
-        store
-            .create_instance(&Instance {
-                id: id.to_string(),
-                engine,
-                url_envelope: key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: "test".into(),
-            })
-            .await
-            .unwrap();
-        store
-            .create_database(&Database {
-                instance: id.to_string(),
-                name: database.clone(),
-                environment: "test".into(),
-            })
-            .await
-            .unwrap();
-        store
-            .add_project_database("shop", &DatabaseRef::new(*id, database.clone()))
-            .await
-            .unwrap();
+        create_target(store, key_ring, id, url, "test", database, Some("shop")).await;
     }
     create_user(store, ADMIN, "workspaceAdmin").await;
 }

@@ -23,7 +23,7 @@ use rollgate_store::{
 use serde_json::{Value, json};
 use sqlx::Connection as _;
 use support::pg::PgTestDb;
-use support::{PASSWORD, create_environment, create_project, create_user, login};
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 use tower::ServiceExt as _;
 
 const ADMIN: &str = "admin@example.com";
@@ -63,32 +63,17 @@ async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, 
     create_environment(store, "prod", "Prod", 1, releasers).await;
     create_project(store, "shop", "Shop").await;
     for (id, environment, url) in targets {
-        let engine = url
-            .split(':')
-            .next()
-            .unwrap()
-            .replace("postgresql", "postgres");
-        store
-            .create_instance(&Instance {
-                id: id.to_string(),
-                engine,
-                url_envelope: key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: environment.to_string(),
-            })
-            .await
-            .unwrap();
-        store
-            .create_database(&Database {
-                instance: id.to_string(),
-                name: database_of(url),
-                environment: environment.to_string(),
-            })
-            .await
-            .unwrap();
-        store
-            .add_project_database("shop", &DatabaseRef::new(*id, database_of(url)))
-            .await
-            .unwrap();
+        let database = database_of(url);
+        create_target(
+            store,
+            key_ring,
+            id,
+            url,
+            environment,
+            &database,
+            Some("shop"),
+        )
+        .await;
     }
     create_user(store, ADMIN, "workspaceAdmin").await;
     create_user(store, RELEASER, "projectReleaser").await;

@@ -20,6 +20,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use rollgate_auth::token::{self, TokenKind};
 use rollgate_auth::{KeyRing, MasterKey, Role, hash_password};
+use rollgate_engine::TargetUrl;
 use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_store::{
@@ -81,6 +82,43 @@ pub async fn create_user<S: Store>(store: &S, email: &str, role: &str) {
         })
         .await
         .unwrap();
+}
+
+/// Registers instance `instance` at `url` (encrypted with `key_ring`, its
+/// engine taken from the URL) in `environment`, with its one database
+/// `database`, which joins `project` when given.
+pub async fn create_target<S: Store>(
+    store: &S,
+    key_ring: &KeyRing,
+    instance: &str,
+    url: &str,
+    environment: &str,
+    database: &str,
+    project: Option<&str>,
+) {
+    store
+        .create_instance(&Instance {
+            id: instance.into(),
+            engine: TargetUrl::parse(url).unwrap().kind().as_str().into(),
+            url_envelope: key_ring.encrypt(url, &instance_url_aad(instance)),
+            environment: environment.into(),
+        })
+        .await
+        .unwrap();
+    store
+        .create_database(&Database {
+            instance: instance.into(),
+            name: database.into(),
+            environment: environment.into(),
+        })
+        .await
+        .unwrap();
+    if let Some(project) = project {
+        store
+            .add_project_database(project, &DatabaseRef::new(instance, database))
+            .await
+            .unwrap();
+    }
 }
 
 /// The URL of instance `pg`, password included.
