@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use rollgate_auth::token::{self, TokenHash, TokenKind};
 use rollgate_auth::{Permission, Role, hash_password, verify_password};
 use rollgate_store::{
-    AuditEntry, Environment, NewAuditEntry, PageRequest, Project, SERVICE_ACCOUNT_DOMAIN, Session,
-    User,
+    AuditEntry, Environment, NewAuditEntry, Page, PageRequest, Project, SERVICE_ACCOUNT_DOMAIN,
+    Session, User,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -293,6 +293,21 @@ impl ListQuery {
     }
 }
 
+/// A list endpoint's body: `{"<key>": [dto, ...], "nextPageToken": ...}`,
+/// each item of `page` mapped through `dto`; the token is `null` on the last
+/// page.
+pub(crate) fn page_json<T, D: Serialize>(
+    key: &str,
+    page: Page<T>,
+    dto: impl FnMut(T) -> D,
+) -> Json<serde_json::Value> {
+    let items: Vec<D> = page.items.into_iter().map(dto).collect();
+    let mut body = serde_json::Map::new();
+    body.insert(key.to_string(), json!(items));
+    body.insert("nextPageToken".to_string(), json!(page.next_page_token));
+    Json(serde_json::Value::Object(body))
+}
+
 // ---- Environments ----
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -346,10 +361,7 @@ pub(crate) async fn list_environments(
     principal.require(Permission::EnvironmentsList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_environments(&query.page()).await)?;
-    let items: Vec<EnvironmentDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "environments": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("environments", page, EnvironmentDto::from))
 }
 
 #[utoipa::path(
@@ -718,10 +730,7 @@ pub(crate) async fn list_audit_logs(
     principal.require(Permission::AuditLogsList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_audit(&query.page()).await)?;
-    let items: Vec<AuditEntryDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "auditLogs": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("auditLogs", page, AuditEntryDto::from))
 }
 
 // ---- Helpers ----

@@ -25,8 +25,8 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::api::{
-    EnvironmentDto, ListQuery, ProjectDto, audit_result, get_project, role_names, validate_id,
-    validate_policy,
+    EnvironmentDto, ListQuery, ProjectDto, audit_result, get_project, page_json, role_names,
+    validate_id, validate_policy,
 };
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Principal};
@@ -587,10 +587,7 @@ pub(crate) async fn list_users(
     principal.require(Permission::UsersList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_users(&query.page()).await)?;
-    let items: Vec<UserDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "users": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("users", page, UserDto::from))
 }
 
 #[utoipa::path(
@@ -868,10 +865,7 @@ pub(crate) async fn list_service_accounts(
     principal.require(Permission::ServiceAccountsList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_service_accounts(&query.page()).await)?;
-    let items: Vec<ServiceAccountDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "serviceAccounts": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("serviceAccounts", page, ServiceAccountDto::from))
 }
 
 #[utoipa::path(

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::AppState;
-use crate::api::{ListQuery, audit_result, validate_id};
+use crate::api::{ListQuery, audit_result, page_json, validate_id};
 use crate::api_iam::{custom_method, field_error, no_such_method};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Principal};
@@ -117,14 +117,9 @@ pub(crate) async fn list_instances(
     principal.require(Permission::InstancesList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_instances(&query.page()).await)?;
-    let items: Vec<InstanceDto> = page
-        .items
-        .into_iter()
-        .map(|i| InstanceDto::new(&state, i))
-        .collect();
-    Ok(Json(
-        json!({ "instances": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("instances", page, |i| {
+        InstanceDto::new(&state, i)
+    }))
 }
 
 #[utoipa::path(
@@ -444,10 +439,7 @@ pub(crate) async fn list_all_databases(
     principal.require(Permission::DatabasesList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_databases(&query.page()).await)?;
-    let items: Vec<DatabaseDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "databases": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("databases", page, DatabaseDto::from))
 }
 
 /// `GET /instances/{i}/databases`; the page token is the last database name.

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{ListQuery, audit_outcome, validate_id};
+use crate::api::{ListQuery, audit_outcome, page_json, validate_id};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Principal};
 use crate::store::store_call;
@@ -81,10 +81,7 @@ pub(crate) async fn list_review_policies(
     principal.require(Permission::ReviewConfigsList)?;
     let store = &state.inner.store;
     let page = store_call!(store, s => s.list_review_policies(&query.page()).await)?;
-    let items: Vec<ReviewPolicyDto> = page.items.into_iter().map(Into::into).collect();
-    Ok(Json(
-        json!({ "reviewPolicies": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("reviewPolicies", page, ReviewPolicyDto::from))
 }
 
 #[utoipa::path(

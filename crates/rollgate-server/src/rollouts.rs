@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{ListQuery, audit, audit_outcome};
+use crate::api::{ListQuery, audit, audit_outcome, page_json};
 use crate::error::AppError;
 use crate::extract::{ApiQuery, Principal};
 use crate::store::store_call;
@@ -421,10 +421,7 @@ pub(crate) async fn list_releases(
         .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_releases(&project, &query.page()).await)?;
-    let items: Vec<Value> = page.items.iter().map(release_dto).collect();
-    Ok(Json(
-        json!({ "releases": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("releases", page, |item| release_dto(&item)))
 }
 
 #[utoipa::path(
@@ -640,10 +637,7 @@ pub(crate) async fn list_plans(
         .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_plans(&project, &query.page()).await)?;
-    let items: Vec<Value> = page.items.iter().map(plan_dto).collect();
-    Ok(Json(
-        json!({ "plans": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("plans", page, |item| plan_dto(&item)))
 }
 
 #[utoipa::path(
@@ -936,13 +930,7 @@ pub(crate) async fn list_rollouts(
         .await?;
     let store = state.store();
     let page = store_call!(store, s => s.list_rollouts(&project, &query.page()).await)?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for rollout in &page.items {
-        items.push(rollout_dto(rollout));
-    }
-    Ok(Json(
-        json!({ "rollouts": items, "nextPageToken": page.next_page_token }),
-    ))
+    Ok(page_json("rollouts", page, |rollout| rollout_dto(&rollout)))
 }
 
 #[utoipa::path(

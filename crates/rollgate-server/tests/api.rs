@@ -1,18 +1,15 @@
 //! The HTTP API driven in-process (`oneshot`) over a SQLite store in a temp dir.
 
-use std::sync::OnceLock;
+mod support;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, Role, hash_password};
+use rollgate_auth::{KeyRing, MasterKey, Role};
 use rollgate_server::{AppState, Bootstrap, MetadataStore, app, bootstrap};
-use rollgate_store::{Environment, Project, ServiceAccount, SqliteStore, Store, User};
+use rollgate_store::{ServiceAccount, SqliteStore, Store};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
-
-const PASSWORD: &str = "correct horse battery";
+use support::{PASSWORD, create_environment, create_project, create_user};
 
 struct Harness {
     app: Router,
@@ -20,12 +17,6 @@ struct Harness {
     /// The GitOps service account's key, its password.
     ci_key: String,
     _dir: tempfile::TempDir,
-}
-
-/// One hash for every test user: argon2 is slow in debug builds.
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
 }
 
 /// An empty store.
@@ -54,14 +45,7 @@ async fn harness() -> Harness {
         unreachable!()
     };
     for (email, role) in USERS {
-        store
-            .create_user(&User {
-                email: email.to_string(),
-                password_hash: password_hash().to_string(),
-                roles: vec![format!("roles/{}", role.id())],
-            })
-            .await
-            .unwrap();
+        create_user(&store, email, role.id()).await;
     }
     let (key, key_hash) = token::generate(TokenKind::ServiceAccount);
     store
@@ -73,22 +57,8 @@ async fn harness() -> Harness {
         .await
         .unwrap();
     harness.ci_key = key.expose().to_string();
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(&store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    create_project(&store, "shop", "Shop").await;
     harness
 }
 
@@ -100,7 +70,7 @@ const USERS: [(&str, Role); 3] = [
     ("dev@example.com", Role::ProjectDeveloper),
 ];
 
-/// The one function that calls the API.
+/// The one function that calls the API (see [`support::call`]).
 async fn call(
     app: &Router,
     method: &str,
@@ -108,39 +78,12 @@ async fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Body::from(body.unwrap_or_default().to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, value)
+    support::call(app, method, uri, token, body, None).await
 }
 
 async fn login(app: &Router, email: &str, password: &str) -> (StatusCode, Value) {
     let body = json!({ "email": email, "password": password }).to_string();
     call(app, "POST", "/api/v1/auth/login", None, Some(&body)).await
-}
-
-async fn token_for(app: &Router, email: &str, password: &str) -> String {
-    let (status, body) = login(app, email, password).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["token"].as_str().unwrap().to_string()
 }
 
 fn assert_error(body: &Value, code: &str) {
@@ -167,7 +110,7 @@ async fn login_returns_a_session_token() {
 #[tokio::test]
 async fn service_account_logs_in_with_its_key() {
     let h = harness().await;
-    let token = token_for(&h.app, CI, &h.ci_key).await;
+    let token = support::login(&h.app, CI, &h.ci_key).await;
     assert!(token.starts_with("rgt_"));
     // The key itself is not a session token.
     let (status, body) = call(&h.app, "GET", "/api/v1/projects", Some(&h.ci_key), None).await;
@@ -209,7 +152,7 @@ async fn login_is_rate_limited_after_repeated_failures() {
 #[tokio::test]
 async fn create_get_and_list_environments_and_projects() {
     let h = harness().await;
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let t = Some(token.as_str());
     let (status, body) = call(
         &h.app,
@@ -290,7 +233,7 @@ async fn create_get_and_list_environments_and_projects() {
 #[tokio::test]
 async fn bad_bodies_are_4xx_json_errors() {
     let h = harness().await;
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let t = Some(token.as_str());
     let (status, body) = call(
         &h.app,
@@ -390,7 +333,7 @@ async fn setup_token_works_once() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_error(&body, "FAILED_PRECONDITION");
     // The new admin can log in and create things.
-    let token = token_for(&h.app, ADMIN, PASSWORD).await;
+    let token = support::login(&h.app, ADMIN, PASSWORD).await;
     let (status, _) = call(
         &h.app,
         "POST",
@@ -419,7 +362,7 @@ async fn bootstrap_creates_admin_from_credentials() {
         bootstrap(&h.state, Some(admin)).await.unwrap(),
         Bootstrap::AdminCreated
     ));
-    token_for(&h.app, ADMIN, PASSWORD).await;
+    support::login(&h.app, ADMIN, PASSWORD).await;
     let (status, _) = call(
         &h.app,
         "POST",

@@ -3,29 +3,24 @@
 //! real PostgreSQL databases (one per test, dropped afterwards; a missing
 //! PostgreSQL server fails loudly).
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod support;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use rollgate_auth::{KeyRing, MasterKey, hash_password};
+use axum::http::StatusCode;
+use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, TargetUrl};
 use rollgate_migration::MigrationFile;
 use rollgate_review::{Policy, Template, review_text};
-use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_sql::catalog::Catalog;
-use rollgate_store::{
-    Database, DatabaseRef, Environment, Instance, Project, SqliteStore, Store, User,
-};
+use rollgate_store::SqliteStore;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-use tower::ServiceExt as _;
+use support::pg::PgTestDb;
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 
 const ADMIN: &str = "admin@example.com";
-const PASSWORD: &str = "correct horse battery";
 
 struct Harness {
     app: Router,
@@ -33,11 +28,6 @@ struct Harness {
     key_ring: KeyRing,
     token: String,
     dir: tempfile::TempDir,
-}
-
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
 }
 
 /// Environments `test` and `prod`, project `shop`, an admin logged in.
@@ -49,45 +39,22 @@ async fn harness() -> Harness {
     let key = MasterKey::generate();
     let key_ring = KeyRing::new(MasterKey::from_base64(&key.to_base64()).unwrap());
     for (order, id) in ["test", "prod"].into_iter().enumerate() {
-        store
-            .create_environment(&Environment {
-                id: id.into(),
-                title: id.into(),
-                order: order as i64,
-                policy_json: r#"{"rollout":"automatic"}"#.into(),
-            })
-            .await
-            .unwrap();
+        create_environment(&store, id, id, order as i64, r#"{"rollout":"automatic"}"#).await;
     }
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_user(&User {
-            email: ADMIN.into(),
-            password_hash: password_hash().into(),
-            roles: vec!["roles/workspaceAdmin".into()],
-        })
-        .await
-        .unwrap();
+    create_project(&store, "shop", "Shop").await;
+    create_user(&store, ADMIN, "workspaceAdmin").await;
     let state = AppState::new(
         MetadataStore::Sqlite(store.clone()),
         KeyRing::new(key),
         16 * 1024 * 1024,
     );
     let app = app(state);
-    let body = json!({ "email": ADMIN, "password": PASSWORD }).to_string();
-    let (status, login) = call_with(&app, "POST", "/api/v1/auth/login", None, Some(&body)).await;
-    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login(&app, ADMIN, PASSWORD).await;
     Harness {
         app,
         store,
         key_ring,
-        token: login["token"].as_str().unwrap().to_string(),
+        token,
         dir,
     }
 }
@@ -103,29 +70,17 @@ impl Harness {
         } else {
             url.rsplit('/').next().unwrap().to_string()
         };
-        self.store
-            .create_instance(&Instance {
-                id: id.into(),
-                engine: TargetUrl::parse(url).unwrap().kind().as_str().into(),
-                url_envelope: self.key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: environment.into(),
-            })
-            .await
-            .unwrap();
-        self.store
-            .create_database(&Database {
-                instance: id.into(),
-                name: name.clone(),
-                environment: environment.into(),
-            })
-            .await
-            .unwrap();
-        if in_project {
-            self.store
-                .add_project_database("shop", &DatabaseRef::new(id, name.as_str()))
-                .await
-                .unwrap();
-        }
+        let project = in_project.then_some("shop");
+        create_target(
+            &self.store,
+            &self.key_ring,
+            id,
+            url,
+            environment,
+            &name,
+            project,
+        )
+        .await;
         format!("instances/{id}/databases/{name}")
     }
 
@@ -153,7 +108,7 @@ impl Harness {
     }
 }
 
-/// The one function that sends requests.
+/// The one function that sends requests (see [`support::call`]).
 async fn call_with(
     app: &Router,
     method: &str,
@@ -161,28 +116,7 @@ async fn call_with(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let request = request
-        .body(Body::from(body.unwrap_or_default().to_string()))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-    };
-    (status, value)
+    support::call(app, method, uri, token, body, None).await
 }
 
 fn file(path: &str, statement: &str) -> Value {
@@ -249,79 +183,6 @@ async fn apply(url: &str, files: &[(&str, &str)]) {
             .apply(&apply, &ApplyOptions::default(), &mut |_| {})
             .await
             .unwrap();
-    }
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("ROLLGATE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A PostgreSQL database for one test, dropped on `Drop`.
-struct PgDb {
-    url: String,
-    name: String,
-}
-
-impl PgDb {
-    async fn create() -> PgDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_check_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
-        let admin_url = postgres_admin_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL test server unreachable at {admin_url}: {e}; start it")
-            });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.clone(), |(base, _)| base.to_string());
-        PgDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    async fn exec(&self, sql: &str) {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 
@@ -410,7 +271,7 @@ fn assert_walk_through(body: &Value, target: &str) {
 #[tokio::test]
 async fn walk_through_sees_live_tables_on_postgres() {
     let h = harness().await;
-    let db = PgDb::create().await;
+    let db = PgTestDb::create("check").await;
     db.exec("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1);")
         .await;
     let target = h.target("pg", &db.url, "test", true).await;
@@ -754,7 +615,7 @@ async fn review_policy_endpoints_validate_and_name_the_setting() {
 #[tokio::test]
 async fn affected_rows_and_risk_on_postgres() {
     let h = harness().await;
-    let db = PgDb::create().await;
+    let db = PgTestDb::create("check").await;
     db.exec(
         "CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL); \
          INSERT INTO items SELECT g, g FROM generate_series(1, 1000) g; \

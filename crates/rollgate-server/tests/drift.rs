@@ -4,34 +4,27 @@
 //! target, a history row the server does not hold; and the scheduled check
 //! on two replicas sharing one PostgreSQL metadata store.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use rollgate_auth::{KeyRing, MasterKey, hash_password};
+use axum::http::{Request, StatusCode};
+use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{ApplyOptions, Engine, NewRecord, RecordKind, RecordStatus, TargetUrl};
 use rollgate_migration::MigrationFile;
-use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one};
+use rollgate_server::worker::{WorkerConfig, run_one};
 use rollgate_server::{AppState, MetadataStore, app, drift};
-use rollgate_store::{
-    ClaimLimits, Database, DatabaseRef, Environment, Instance, PostgresStore, Project, SqliteStore,
-    Store, User, drift_status,
-};
+use rollgate_store::{ClaimLimits, DatabaseRef, PostgresStore, SqliteStore, Store, drift_status};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use support::pg::PgTestDb;
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 use tower::ServiceExt as _;
 
-const PASSWORD: &str = "correct horse battery";
 const ADMIN: &str = "admin@example.com";
-
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
-}
 
 fn worker_config() -> WorkerConfig {
     WorkerConfig {
@@ -45,54 +38,12 @@ fn worker_config() -> WorkerConfig {
 /// Environment `test` (automatic), project `shop`, the Workspace Admin, and
 /// `targets` (instance id, URL, database), each in the project.
 async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, String, String)]) {
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    create_project(store, "shop", "Shop").await;
     for (id, url, database) in targets {
-        let engine = url.split(':').next().unwrap().to_string();
-        store
-            .create_instance(&Instance {
-                id: id.to_string(),
-                engine,
-                url_envelope: key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: "test".into(),
-            })
-            .await
-            .unwrap();
-        store
-            .create_database(&Database {
-                instance: id.to_string(),
-                name: database.clone(),
-                environment: "test".into(),
-            })
-            .await
-            .unwrap();
-        store
-            .add_project_database("shop", &DatabaseRef::new(*id, database.clone()))
-            .await
-            .unwrap();
+        create_target(store, key_ring, id, url, "test", database, Some("shop")).await;
     }
-    store
-        .create_user(&User {
-            email: ADMIN.into(),
-            password_hash: password_hash().into(),
-            roles: vec!["roles/workspaceAdmin".into()],
-        })
-        .await
-        .unwrap();
+    create_user(store, ADMIN, "workspaceAdmin").await;
 }
 
 struct Harness {
@@ -103,48 +54,14 @@ struct Harness {
 
 async fn harness(state: AppState) -> Harness {
     let app = app(state.clone());
-    let body = json!({ "email": ADMIN, "password": PASSWORD }).to_string();
-    let request = Request::builder()
-        .method("POST")
-        .uri("/api/v1/auth/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_slice(&bytes).unwrap();
-    Harness {
-        app,
-        state,
-        admin: value["token"].as_str().unwrap().to_string(),
-    }
+    let admin = login(&app, ADMIN, PASSWORD).await;
+    Harness { app, state, admin }
 }
 
+/// The one function that calls the API, as the admin (see [`support::call`]).
 async fn call(h: &Harness, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {}", h.admin));
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(String::new, |b| b.to_string());
-    let response = h
-        .app
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value)
+    let body = body.map(|b| b.to_string());
+    support::call(&h.app, method, uri, Some(&h.admin), body.as_deref(), None).await
 }
 
 fn file(path: &str, statement: &str) -> Value {
@@ -578,69 +495,4 @@ async fn scheduled_checks_on_two_replicas_check_each_database_once_per_interval(
     first.close().await;
     second.close().await;
     drop(meta);
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("ROLLGATE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database, dropped afterwards.
-struct PgTestDb {
-    url: String,
-    name: String,
-    admin_url: String,
-}
-
-impl PgTestDb {
-    async fn create(label: &str) -> PgTestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_drift_test_{label}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
-        let admin_url = postgres_admin_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {admin_url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.clone(), |(base, _)| base.to_string());
-        PgTestDb {
-            url: format!("{base}/{name}"),
-            name,
-            admin_url,
-        }
-    }
-}
-
-impl Drop for PgTestDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
 }

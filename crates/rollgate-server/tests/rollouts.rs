@@ -3,29 +3,29 @@
 //! target databases. SQLite metadata with SQLite targets in a temp dir, and
 //! PostgreSQL metadata with PostgreSQL targets on the local server.
 
+mod support;
+
 use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, hash_password};
+use rollgate_auth::{KeyRing, MasterKey};
 use rollgate_engine::any::AnyEngine;
 use rollgate_engine::{Engine, HistoryRecord, RecordStatus, TargetUrl};
 use rollgate_server::worker::{WorkerConfig, instance_url_aad, run_one, worker_loop};
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_store::{
-    ClaimLimits, Database, DatabaseRef, Environment, Instance, PostgresStore, Project,
-    ServiceAccount, SqliteStore, Store, User,
+    ClaimLimits, Database, DatabaseRef, Instance, PostgresStore, ServiceAccount, SqliteStore, Store,
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use support::pg::PgTestDb;
+use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 use tower::ServiceExt as _;
 
-const PASSWORD: &str = "correct horse battery";
 const ADMIN: &str = "admin@example.com";
 const RELEASER: &str = "releaser@example.com";
 const CI: &str = "ci@service.rollgate.local";
@@ -43,11 +43,6 @@ fn unlimited() -> WorkerConfig {
     config(Duration::from_secs(60), ClaimLimits::default())
 }
 
-fn password_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD))
-}
-
 struct Harness {
     app: Router,
     state: AppState,
@@ -63,69 +58,25 @@ struct Harness {
 /// each holding one database in the project: `main` of a SQLite file, the
 /// URL's database on PostgreSQL (see [`database_of`]).
 async fn setup<S: Store>(store: &S, key_ring: &KeyRing, targets: &[(&str, &str, String)]) {
-    store
-        .create_environment(&Environment {
-            id: "test".into(),
-            title: "Test".into(),
-            order: 0,
-            policy_json: r#"{"rollout":"automatic"}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_environment(&Environment {
-            id: "prod".into(),
-            title: "Prod".into(),
-            order: 1,
-            policy_json: r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#.into(),
-        })
-        .await
-        .unwrap();
-    store
-        .create_project(&Project {
-            id: "shop".into(),
-            title: "Shop".into(),
-        })
-        .await
-        .unwrap();
+    create_environment(store, "test", "Test", 0, r#"{"rollout":"automatic"}"#).await;
+    let releasers = r#"{"rollout":"manual","roles":["roles/projectReleaser"]}"#;
+    create_environment(store, "prod", "Prod", 1, releasers).await;
+    create_project(store, "shop", "Shop").await;
     for (id, environment, url) in targets {
-        let engine = url
-            .split(':')
-            .next()
-            .unwrap()
-            .replace("postgresql", "postgres");
-        store
-            .create_instance(&Instance {
-                id: id.to_string(),
-                engine,
-                url_envelope: key_ring.encrypt(url, &instance_url_aad(id)),
-                environment: environment.to_string(),
-            })
-            .await
-            .unwrap();
-        store
-            .create_database(&Database {
-                instance: id.to_string(),
-                name: database_of(url),
-                environment: environment.to_string(),
-            })
-            .await
-            .unwrap();
-        store
-            .add_project_database("shop", &DatabaseRef::new(*id, database_of(url)))
-            .await
-            .unwrap();
+        let database = database_of(url);
+        create_target(
+            store,
+            key_ring,
+            id,
+            url,
+            environment,
+            &database,
+            Some("shop"),
+        )
+        .await;
     }
-    for (email, role) in [(ADMIN, "workspaceAdmin"), (RELEASER, "projectReleaser")] {
-        store
-            .create_user(&User {
-                email: email.into(),
-                password_hash: password_hash().into(),
-                roles: vec![format!("roles/{role}")],
-            })
-            .await
-            .unwrap();
-    }
+    create_user(store, ADMIN, "workspaceAdmin").await;
+    create_user(store, RELEASER, "projectReleaser").await;
 }
 
 /// Creates the service account and logs everyone in.
@@ -169,7 +120,7 @@ fn database_of(url: &str) -> String {
 impl Harness {
     /// The database of instance `instance` (`main`, or a PostgreSQL test database).
     fn database(&self, instance: &str) -> String {
-        let prefix = format!("rg_rollout_test_{instance}_");
+        let prefix = format!("rg_test_{instance}_");
         self._pg
             .iter()
             .find(|db| db.name.starts_with(&prefix))
@@ -227,7 +178,7 @@ async fn sqlite_harness() -> Harness {
     finish(&store, state, dir, Vec::new()).await
 }
 
-/// The one function that calls the API.
+/// The one function that calls the API (see [`support::call`]).
 async fn call(
     h: &Harness,
     method: &str,
@@ -235,44 +186,8 @@ async fn call(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    let body = body.map_or_else(String::new, |b| b.to_string());
-    let response = h
-        .app
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value)
-}
-
-async fn login(app: &Router, email: &str, password: &str) -> String {
-    let body = json!({ "email": email, "password": password }).to_string();
-    let request = Request::builder()
-        .method("POST")
-        .uri("/api/v1/auth/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_slice(&bytes).unwrap();
-    value["token"].as_str().unwrap().to_string()
+    let body = body.map(|b| b.to_string());
+    support::call(&h.app, method, uri, Some(token), body.as_deref(), None).await
 }
 
 fn file(path: &str, statement: &str) -> Value {
@@ -319,6 +234,22 @@ async fn roll(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
     .await;
     assert_eq!(status, StatusCode::OK, "{rollout}");
     rollout
+}
+
+/// Releases `files` to `targets` and starts their `test` stage as the
+/// service account; returns the rollout.
+async fn roll_and_run_test(h: &Harness, files: Vec<Value>, targets: &[&str]) -> Value {
+    let rollout = roll(h, files, targets).await;
+    stage_action(h, &rollout, "test", "tasks:run", &h.ci, None).await;
+    rollout
+}
+
+/// A statement that keeps a SQLite target busy for a while: it fills table
+/// `table` with `rows` generated rows.
+fn slow_statement(table: &str, rows: u32) -> String {
+    format!(
+        "CREATE TABLE {table} AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) SELECT x FROM c;\n"
+    )
 }
 
 async fn stage_action(
@@ -1088,20 +1019,19 @@ async fn changelog_reports_an_unreachable_target_as_an_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
         vec![
-            file("V1_first_dml.sql", "CREATE TABLE once (id INTEGER);\nINSERT INTO once (id) VALUES (1);\n"),
             file(
-                "V2_slow.sql",
-                "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT x FROM c;\n",
+                "V1_first_dml.sql",
+                "CREATE TABLE once (id INTEGER);\nINSERT INTO once (id) VALUES (1);\n",
             ),
+            file("V2_slow.sql", &slow_statement("big", 3_000_000)),
             file("V3_last.sql", "CREATE TABLE last (id INTEGER);\n"),
         ],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let short = config(Duration::from_secs(1), ClaimLimits::default());
     let state = h.state.clone();
     let dying = tokio::spawn(async move { run_one(&state, "worker-dies", &short).await });
@@ -1169,16 +1099,12 @@ async fn a_dead_workers_task_is_resumed_and_each_file_applied_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_loops_respect_the_per_rollout_limit() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_work.sql",
-            "CREATE TABLE w AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_work.sql", &slow_statement("w", 300_000))],
         &["t1", "t2", "t3"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let limited = config(
         Duration::from_secs(30),
         ClaimLimits {
@@ -1248,16 +1174,12 @@ async fn worker_loops_respect_the_per_rollout_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_releases_an_unfinished_run() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_slow.sql",
-            "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_slow.sql", &slow_statement("big", 5_000_000))],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let mut no_grace = unlimited();
     no_grace.shutdown_grace = Duration::from_millis(0);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -1328,87 +1250,18 @@ async fn postgres_rollout_over_test_then_prod() {
     drop(meta);
 }
 
-fn postgres_admin_url() -> String {
-    std::env::var("ROLLGATE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database, dropped afterwards.
-struct PgTestDb {
-    url: String,
-    name: String,
-    admin_url: String,
-}
-
-impl PgTestDb {
-    async fn create(label: &str) -> PgTestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_rollout_test_{label}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
-        let admin_url = postgres_admin_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {admin_url}: {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.clone(), |(base, _)| base.to_string());
-        PgTestDb {
-            url: format!("{base}/{name}"),
-            name,
-            admin_url,
-        }
-    }
-}
-
-impl Drop for PgTestDb {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A file that runs longer than the lease: the worker renews the lease on a
 /// timer while the statement runs, so a second worker polling all along never
 /// takes the run over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn heartbeats_keep_the_lease_during_a_long_statement() {
     let h = sqlite_harness().await;
-    let rollout = roll(
+    let rollout = roll_and_run_test(
         &h,
-        vec![file(
-            "V1_long.sql",
-            "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000) SELECT x FROM c;\n",
-        )],
+        vec![file("V1_long.sql", &slow_statement("big", 8_000_000))],
         &["t1"],
     )
     .await;
-    stage_action(&h, &rollout, "test", "tasks:run", &h.ci, None).await;
     let short = config(Duration::from_secs(1), ClaimLimits::default());
     let state = h.state.clone();
     let working = tokio::spawn(async move { run_one(&state, "long-runner", &short).await });

@@ -4,25 +4,122 @@
 //! release, plan, rollout, task-run, changelog, check and review-policy
 //! endpoints act on. Principals get sessions directly from the store (no
 //! argon2 per test), and [`call`] is the one function that calls the API.
+//! Tests that log in over HTTP share [`PASSWORD`], [`password_hash`] and
+//! [`login`]; [`pg`] gives a test its own PostgreSQL database.
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use rollgate_auth::token::{self, TokenKind};
-use rollgate_auth::{KeyRing, MasterKey, Role};
+use rollgate_auth::{KeyRing, MasterKey, Role, hash_password};
+use rollgate_engine::TargetUrl;
 use rollgate_server::worker::instance_url_aad;
 use rollgate_server::{AppState, MetadataStore, app};
 use rollgate_store::{
     ClaimLimits, Database, DatabaseRef, Environment, IamBinding, Instance, PolicyAttach, Project,
     ReleaseFile, ReviewPolicy, RunOutcome, ServiceAccount, Session, SqliteStore, Store, User, Vcs,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt as _;
+
+/// The password of the users that log in over HTTP.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// [`PASSWORD`]'s argon2 hash, computed once per test binary (argon2 is slow
+/// on purpose).
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(PASSWORD))
+}
+
+/// Creates environment `id`, `order`-th in the pipeline, with the
+/// environment policy `policy_json`.
+pub async fn create_environment<S: Store>(
+    store: &S,
+    id: &str,
+    title: &str,
+    order: i64,
+    policy_json: &str,
+) {
+    store
+        .create_environment(&Environment {
+            id: id.into(),
+            title: title.into(),
+            order,
+            policy_json: policy_json.into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates project `id`.
+pub async fn create_project<S: Store>(store: &S, id: &str, title: &str) {
+    store
+        .create_project(&Project {
+            id: id.into(),
+            title: title.into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// Creates user `email` with [`PASSWORD`] and the one role `role` (an id
+/// like `workspaceAdmin`).
+pub async fn create_user<S: Store>(store: &S, email: &str, role: &str) {
+    store
+        .create_user(&User {
+            email: email.into(),
+            password_hash: password_hash().into(),
+            roles: vec![format!("roles/{role}")],
+        })
+        .await
+        .unwrap();
+}
+
+/// Registers instance `instance` at `url` (encrypted with `key_ring`, its
+/// engine taken from the URL) in `environment`, with its one database
+/// `database`, which joins `project` when given.
+pub async fn create_target<S: Store>(
+    store: &S,
+    key_ring: &KeyRing,
+    instance: &str,
+    url: &str,
+    environment: &str,
+    database: &str,
+    project: Option<&str>,
+) {
+    store
+        .create_instance(&Instance {
+            id: instance.into(),
+            engine: TargetUrl::parse(url).unwrap().kind().as_str().into(),
+            url_envelope: key_ring.encrypt(url, &instance_url_aad(instance)),
+            environment: environment.into(),
+        })
+        .await
+        .unwrap();
+    store
+        .create_database(&Database {
+            instance: instance.into(),
+            name: database.into(),
+            environment: environment.into(),
+        })
+        .await
+        .unwrap();
+    if let Some(project) = project {
+        store
+            .add_project_database(project, &DatabaseRef::new(instance, database))
+            .await
+            .unwrap();
+    }
+}
 
 /// The URL of instance `pg`, password included.
 pub const PG_URL: &str = "postgres://app:pg-s3cret@db.example:5432/app?sslmode=require";
@@ -464,4 +561,13 @@ pub async fn call(
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
     (status, value)
+}
+
+/// Logs `email` in with `password` through `POST /api/v1/auth/login`, which
+/// must succeed; the session token.
+pub async fn login(app: &Router, email: &str, password: &str) -> String {
+    let body = json!({ "email": email, "password": password }).to_string();
+    let (status, value) = call(app, "POST", "/api/v1/auth/login", None, Some(&body), None).await;
+    assert_eq!(status, StatusCode::OK, "login {email}: {value}");
+    value["token"].as_str().unwrap().to_string()
 }
