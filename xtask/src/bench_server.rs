@@ -192,7 +192,8 @@ pub(crate) fn bench_server(args: &ServerBenchArgs) -> Result<()> {
             restart * 1e3
         );
         println!(
-            "idle RSS after setup: {:.1} MiB; peak RSS under load: {:.1} MiB",
+            "RSS when ready: {:.1} MiB; idle RSS after login and setup: {:.1} MiB; peak RSS under load: {:.1} MiB",
+            started_rss as f64 / 1024.0,
             idle_rss as f64 / 1024.0,
             peak_rss as f64 / 1024.0
         );
