@@ -780,3 +780,37 @@ async fn bad_requests_say_what_to_fix() {
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "nope");
 }
+
+/// A burst of checks never runs the target server out of connections: a
+/// server process holds at most 8 check connections per instance and the
+/// rest wait, so all 300 checks see the target (PostgreSQL here allows 100
+/// connections; a connection per check is refused as the burst exceeds it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_checks_waits_for_connections_instead_of_failing() {
+    let h = std::sync::Arc::new(harness().await);
+    let db = PgTestDb::create("check").await;
+    db.exec("CREATE TABLE orders (id int PRIMARY KEY);").await;
+    let target = h.target("pg", &db.url, "test", true).await;
+    let mut checks = Vec::new();
+    // Enough work per check that the connections overlap.
+    let files: Vec<Value> = (1..=20)
+        .map(|i| {
+            file(
+                &format!("db/{i}_more_dml.sql"),
+                &format!("UPDATE orders SET id = id + {i} WHERE id > {i};"),
+            )
+        })
+        .collect();
+    for _ in 0..300 {
+        let (h, target, files) = (h.clone(), target.clone(), files.clone());
+        checks.push(tokio::spawn(async move {
+            h.check(json!({ "files": files, "targets": [target] }))
+                .await
+        }));
+    }
+    for check in checks {
+        let (status, body) = check.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+        assert_eq!(body["targets"][0]["reachable"], true, "{body:#}");
+    }
+}
