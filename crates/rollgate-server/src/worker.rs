@@ -301,6 +301,28 @@ impl RunContext<'_> {
         Ok(())
     }
 
+    /// Runs `work` while renewing the lease on a timer; `None` when the
+    /// lease was lost, and `work` was dropped unfinished.
+    async fn with_heartbeat<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, Failure> {
+        tokio::pin!(work);
+        let mut ticker = tokio::time::interval(self.config.heartbeat_interval());
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return Ok(Some(result)),
+                _ = ticker.tick() => {
+                    if !self.heartbeat().await? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
     async fn heartbeat(&self) -> Result<bool, Failure> {
         let store = self.state.store();
         Ok(
@@ -316,13 +338,24 @@ impl RunContext<'_> {
         let instance = store_call!(store, s => s.get_instance(&database.instance).await)?;
         let url = crate::target::database_url(self.state.key_ring(), &instance, &database.name)
             .map_err(Failure::Task)?;
-        let mut engine = AnyEngine::connect(&url, None)
-            .await
-            .map_err(|e| Failure::Task(e.to_string()))?;
-        engine
-            .lock(LOCK_TIMEOUT)
-            .await
-            .map_err(|e| Failure::Task(e.to_string()))?;
+        // Connecting and waiting for the target's migration lock (another
+        // runner may hold it) renew the lease too.
+        let locked = self
+            .with_heartbeat(async {
+                let mut engine = AnyEngine::connect(&url, None)
+                    .await
+                    .map_err(|e| Failure::Task(e.to_string()))?;
+                engine
+                    .lock(LOCK_TIMEOUT)
+                    .await
+                    .map_err(|e| Failure::Task(e.to_string()))?;
+                Ok::<_, Failure>(engine)
+            })
+            .await?;
+        let Some(engine) = locked else {
+            return Ok(Executed::LeaseLost);
+        };
+        let mut engine = engine?;
         let result = self.apply_pending(&mut engine, &release).await;
         if matches!(result, Ok(Executed::LeaseLost)) {
             // A statement may have been cut off mid-flight: drop the
@@ -438,25 +471,11 @@ impl RunContext<'_> {
                     "blocked_by": blocked_by,
                 })),
             };
-            let result = {
-                // Renew the lease on a timer while the file runs, so a long
-                // statement does not lose it; a lost lease abandons the file.
-                let applying = engine.apply(&apply, &options, &mut progress);
-                tokio::pin!(applying);
-                let mut ticker = tokio::time::interval(self.config.heartbeat_interval());
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                ticker.tick().await;
-                loop {
-                    tokio::select! {
-                        result = &mut applying => break Some(result),
-                        _ = ticker.tick() => {
-                            if !self.heartbeat().await? {
-                                break None;
-                            }
-                        }
-                    }
-                }
-            };
+            // A long statement does not lose the lease; a lost lease
+            // abandons the file.
+            let result = self
+                .with_heartbeat(engine.apply(&apply, &options, &mut progress))
+                .await?;
             let Some(result) = result else {
                 for event in events {
                     self.log(event).await.map_err(Failure::Store)?;

@@ -1292,3 +1292,50 @@ async fn heartbeats_keep_the_lease_during_a_long_statement() {
         "{finished}"
     );
 }
+
+/// Waiting for a target's migration lock (another runner holds it) renews
+/// the lease too: a worker that waits longer than two leases keeps its run.
+#[tokio::test]
+async fn heartbeats_keep_the_lease_while_waiting_for_the_target_lock() {
+    let h = sqlite_harness().await;
+    let rollout = roll_and_run_test(
+        &h,
+        vec![file("V1_t.sql", "CREATE TABLE t (id int);")],
+        &["t1"],
+    )
+    .await;
+    // Another runner holds t1's migration lock for 3 s.
+    let url = TargetUrl::parse(&sqlite_url(h._dir.path(), "t1")).unwrap();
+    let mut holder = AnyEngine::connect(&url, None).await.unwrap();
+    holder.lock(Duration::from_secs(5)).await.unwrap();
+    let short = config(Duration::from_secs(1), ClaimLimits::default());
+    let state = h.state.clone();
+    let working = tokio::spawn(async move { run_one(&state, "waiting-runner", &short).await });
+    let started = std::time::Instant::now();
+    let (mut stolen, mut held) = (0, true);
+    while !working.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if held && started.elapsed() > Duration::from_secs(3) {
+            holder.unlock().await.unwrap();
+            held = false;
+        }
+        if run_one(&h.state, "thief", &short).await.unwrap() {
+            stolen += 1;
+        }
+    }
+    working.await.unwrap().unwrap();
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the runner did not wait"
+    );
+    assert_eq!(
+        stolen, 0,
+        "another worker took over a run waiting for the lock"
+    );
+    let MetadataStore::Sqlite(store) = h.state.store().clone() else {
+        unreachable!()
+    };
+    let task_id = stage(&rollout, "test")["tasks"][0]["id"].as_i64().unwrap();
+    let run = &store.list_task_runs(task_id).await.unwrap()[0];
+    assert_eq!((run.status.as_str(), run.attempts), ("DONE", 1), "{run:?}");
+}
