@@ -74,7 +74,10 @@ pub(crate) struct CheckRequest {
 pub(crate) struct CheckFile {
     path: String,
     version: String,
-    change_type: String,
+    /// `DDL` or `DML`; without it, from the file name as in a release
+    /// (`…_dml.sql` is DML, anything else DDL).
+    #[serde(default)]
+    change_type: Option<String>,
     statement: String,
 }
 
@@ -371,22 +374,20 @@ fn validate_files(files: &[CheckFile]) -> Result<Vec<MigrationFile>, AppError> {
                 ),
             ));
         }
-        let change_type = match file.change_type.to_ascii_uppercase().as_str() {
-            "DDL" => ChangeType::Ddl,
-            "DML" => ChangeType::Dml,
-            _ => {
-                return Err(invalid(
-                    format!("files[{index}].changeType"),
-                    format!(
-                        "\"{}\" is not a change type; use DDL or DML",
-                        file.change_type
-                    ),
-                ));
-            }
-        };
         let mut model = MigrationFile::from_text(&file.path, &file.statement);
+        if let Some(given) = &file.change_type {
+            model.change_type = match given.to_ascii_uppercase().as_str() {
+                "DDL" => ChangeType::Ddl,
+                "DML" => ChangeType::Dml,
+                _ => {
+                    return Err(invalid(
+                        format!("files[{index}].changeType"),
+                        format!("\"{given}\" is not a change type; use DDL or DML"),
+                    ));
+                }
+            };
+        }
         model.version = Some(version);
-        model.change_type = change_type;
         models.push(model);
     }
     models.sort_by(|a, b| a.version.cmp(&b.version));

@@ -22,6 +22,7 @@ use rollgate_store::{
 };
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use support::mysql::MyTestDb;
 use support::pg::PgTestDb;
 use support::{PASSWORD, create_environment, create_project, create_target, create_user, login};
 use tower::ServiceExt as _;
@@ -51,6 +52,7 @@ struct Harness {
     ci: String,
     _dir: tempfile::TempDir,
     _pg: Vec<PgTestDb>,
+    _my: Vec<MyTestDb>,
 }
 
 /// Environments test (automatic) and prod (manual: project releasers);
@@ -104,6 +106,7 @@ async fn finish<S: Store>(
         state,
         _dir: dir,
         _pg: pg,
+        _my: Vec::new(),
     }
 }
 
@@ -123,8 +126,10 @@ impl Harness {
         let prefix = format!("rg_test_{instance}_");
         self._pg
             .iter()
-            .find(|db| db.name.starts_with(&prefix))
-            .map_or_else(|| "main".to_string(), |db| db.name.clone())
+            .map(|db| &db.name)
+            .chain(self._my.iter().map(|db| &db.name))
+            .find(|name| name.starts_with(&prefix))
+            .map_or_else(|| "main".to_string(), Clone::clone)
     }
 }
 
@@ -1248,6 +1253,90 @@ async fn postgres_rollout_over_test_then_prod() {
     store.close().await;
     drop(h);
     drop(meta);
+}
+
+// ---- MariaDB targets ----
+
+/// The same flow on MariaDB targets (SQLite metadata), then what the server
+/// reads from them: a check that skips the applied files and reviews a new
+/// one against the live table, the changelog, and drift after a hand-made
+/// change.
+#[tokio::test]
+async fn mariadb_targets_roll_out_check_changelog_and_drift() {
+    let t1 = MyTestDb::create("t1").await;
+    let p1 = MyTestDb::create("p1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("rollgate.db"))
+        .await
+        .unwrap();
+    let key_ring = KeyRing::new(MasterKey::generate());
+    let targets = vec![
+        ("t1", "test", t1.url.clone()),
+        ("p1", "prod", p1.url.clone()),
+    ];
+    setup(&store, &key_ring, &targets).await;
+    let state = AppState::new(
+        MetadataStore::Sqlite(store.clone()),
+        key_ring,
+        8 * 1024 * 1024,
+    );
+    let urls = vec![t1.url.clone(), p1.url.clone()];
+    let mut h = finish(&store, state, dir, Vec::new()).await;
+    h._my = vec![t1, p1];
+    rollout_over_test_then_prod(&h, &urls).await;
+
+    // A check: both applied files skipped, the new one reviewed against the
+    // live table `t` (adding a NOT NULL column without a default to a table
+    // that exists is the walk-through finding).
+    let t1_target = format!("instances/t1/databases/{}", h.database("t1"));
+    let mut files = two_files();
+    files.push(file(
+        "V3_add_note.sql",
+        "ALTER TABLE t ADD COLUMN note VARCHAR(20) NOT NULL;\n",
+    ));
+    let (status, body) = call(
+        &h,
+        "POST",
+        "/api/v1/projects/shop/releases:check",
+        &h.admin,
+        Some(json!({ "files": files, "targets": [t1_target] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["targets"][0]["reachable"], true, "{body:#}");
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SKIPPED", "SKIPPED", "PENDING"], "{body:#}");
+    let rules: Vec<&str> = body["results"][2]["advices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"COLUMN_ADD_NOT_NULL_WITHOUT_DEFAULT"),
+        "the live table `t` is seen: {body:#}"
+    );
+
+    // Drift: in sync, then a column added by hand shows in the diff.
+    let drift_uri = format!("/api/v1/{t1_target}/drift:check");
+    let (status, body) = call(&h, "POST", &drift_uri, &h.admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["status"], "IN_SYNC", "{body:#}");
+    h._my[0]
+        .exec("ALTER TABLE t ADD COLUMN nickname VARCHAR(20)")
+        .await;
+    let (status, body) = call(&h, "POST", &drift_uri, &h.admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["status"], "DRIFTED", "{body:#}");
+    assert!(
+        body["diff"].as_str().unwrap().contains("nickname"),
+        "{body:#}"
+    );
 }
 
 /// A file that runs longer than the lease: the worker renews the lease on a

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod mysql;
 pub mod pg;
 
 use std::net::SocketAddr;
