@@ -283,7 +283,8 @@ pub(crate) async fn patch_project(
             store_call!(store, s => s.update_project(&project).await)?;
         }
         if let Some(wanted) = databases {
-            replace_project_databases(&state, &id, &current, &wanted).await?;
+            // One transaction: an unknown database changes nothing.
+            store_call!(store, s => s.set_project_databases(&id, &wanted).await)?;
         }
         let project: Project = store_call!(store, s => s.get_project(&id).await)?;
         Ok(Json(ProjectDto::load(&state, project).await?).into_response())
@@ -383,22 +384,6 @@ async fn require_can_add_database(
         ),
     )
     .with_details(json!({ "permission": Permission::DatabasesUpdate.as_str(), "field": field })))
-}
-
-async fn replace_project_databases(
-    state: &AppState,
-    project: &str,
-    current: &[DatabaseRef],
-    wanted: &[DatabaseRef],
-) -> Result<(), AppError> {
-    let store = &state.inner.store;
-    for db in current.iter().filter(|db| !wanted.contains(db)) {
-        store_call!(store, s => s.remove_project_database(project, db).await)?;
-    }
-    for db in wanted.iter().filter(|db| !current.contains(db)) {
-        store_call!(store, s => s.add_project_database(project, db).await)?;
-    }
-    Ok(())
 }
 
 /// `DELETE /projects/{project}`: the project, its database memberships and its

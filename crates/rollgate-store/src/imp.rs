@@ -607,6 +607,42 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn set_project_databases(&self, project: &str, databases: &[$crate::DatabaseRef]) -> Result<(), $crate::StoreError> {
+                use $crate::imp::db_err;
+                let wanted: std::collections::BTreeSet<&$crate::DatabaseRef> = databases.iter().collect();
+                let mut tx = self.begin_write().await.map_err(|e| db_err("set project databases", e))?;
+                sqlx::query("SELECT 1 FROM projects WHERE id = $1")
+                    .bind(project)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("set project databases", e))?
+                    .ok_or_else(|| $crate::imp::not_found("project", project))?;
+                for db in &wanted {
+                    sqlx::query("SELECT 1 FROM databases WHERE instance = $1 AND name = $2")
+                        .bind(&db.instance)
+                        .bind(&db.name)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("set project databases", e))?
+                        .ok_or_else(|| $crate::imp::not_found("database", &db.to_string()))?;
+                }
+                sqlx::query("DELETE FROM project_databases WHERE project = $1")
+                    .bind(project)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| db_err("set project databases", e))?;
+                for db in wanted {
+                    sqlx::query("INSERT INTO project_databases (project, instance, name) VALUES ($1, $2, $3)")
+                        .bind(project)
+                        .bind(&db.instance)
+                        .bind(&db.name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_err("set project databases", e))?;
+                }
+                tx.commit().await.map_err(|e| db_err("set project databases", e))
+            }
+
             async fn remove_project_database(&self, project: &str, db: &$crate::DatabaseRef) -> Result<(), $crate::StoreError> {
                 let done = sqlx::query("DELETE FROM project_databases WHERE project = $1 AND instance = $2 AND name = $3")
                     .bind(project)

@@ -617,6 +617,14 @@ pub trait Store: Send + Sync {
         project: &str,
         db: &DatabaseRef,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the project's databases with `databases`, in one
+    /// transaction: NotFound (and nothing changed) when the project or one of
+    /// the databases does not exist.
+    fn set_project_databases(
+        &self,
+        project: &str,
+        databases: &[DatabaseRef],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn remove_project_database(
         &self,
         project: &str,

@@ -81,6 +81,14 @@ macro_rules! page_all {
     }};
 }
 
+async fn project_members<S: Store>(store: &S, project: &str) -> Vec<DatabaseRef> {
+    store
+        .list_project_databases(project, &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+}
+
 async fn conformance<S: Store>(store: S) {
     assert!(store.is_empty().await.unwrap());
 
@@ -252,6 +260,27 @@ async fn conformance<S: Store>(store: S) {
         "project database",
         "projects/shop/instances/main/databases/app",
     );
+    // Replacing the set is one transaction: an unknown database changes nothing.
+    store
+        .set_project_databases("shop", &[app.clone(), app.clone()])
+        .await
+        .unwrap();
+    assert_eq!(project_members(&store, "shop").await, vec![app.clone()]);
+    expect_not_found(
+        store
+            .set_project_databases("shop", &[DatabaseRef::new("main", "zz")])
+            .await,
+        "database",
+        "instances/main/databases/zz",
+    );
+    assert_eq!(project_members(&store, "shop").await, vec![app.clone()]);
+    expect_not_found(
+        store.set_project_databases("nope", &[]).await,
+        "project",
+        "nope",
+    );
+    store.set_project_databases("shop", &[]).await.unwrap();
+    assert!(project_members(&store, "shop").await.is_empty());
     store.add_project_database("shop", &app).await.unwrap();
     // Deleting the database removes its membership.
     store.delete_database(&app).await.unwrap();
