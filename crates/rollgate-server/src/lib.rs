@@ -184,7 +184,32 @@ pub const ENDPOINT_PERMISSIONS: &[(&str, &str, Permission)] = &[
     ),
     (
         "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages",
+        Permission::RolloutsGet,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}",
+        Permission::RolloutsGet,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks",
+        Permission::RolloutsGet,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}",
+        Permission::RolloutsGet,
+    ),
+    (
+        "GET",
         "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
+        Permission::TaskRunsList,
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}",
         Permission::TaskRunsList,
     ),
     (
@@ -559,8 +584,28 @@ pub fn app(state: AppState) -> Router {
             post(rollouts::cancel_task_runs),
         )
         .route(
+            "/projects/{project}/rollouts/{rollout}/stages",
+            get(rollouts::list_stages),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}",
+            get(rollouts::get_stage),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks",
+            get(rollouts::list_tasks),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}",
+            get(rollouts::get_task),
+        )
+        .route(
             "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns",
             get(rollouts::list_task_runs),
+        )
+        .route(
+            "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}",
+            get(rollouts::get_task_run),
         )
         .route(
             "/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}/log",

@@ -304,7 +304,12 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         crate::rollouts::run_tasks,
         crate::rollouts::skip_tasks,
         crate::rollouts::cancel_task_runs,
+        crate::rollouts::list_stages,
+        crate::rollouts::get_stage,
+        crate::rollouts::list_tasks,
+        crate::rollouts::get_task,
         crate::rollouts::list_task_runs,
+        crate::rollouts::get_task_run,
         crate::rollouts::get_task_run_log,
         crate::changelog::get_changelog,
         crate::drift::get_drift,
@@ -386,6 +391,8 @@ page_schema!(
 page_schema!(ReleasePage, releases, ReleaseSchema);
 page_schema!(PlanPage, plans, PlanSchema);
 page_schema!(RolloutPage, rollouts, RolloutSchema);
+page_schema!(StagePage, stages, StageSchema);
+page_schema!(TaskPage, tasks, TaskSchema);
 page_schema!(TaskRunPage, task_runs, TaskRunSchema);
 page_schema!(
     ReviewPolicyPage,

@@ -954,6 +954,129 @@ pub(crate) async fn get_rollout(
     Ok(Json(rollout_dto(&rollout)))
 }
 
+/// The stage `stage` of a rollout's DTO, or 404 naming the stages there are.
+fn stage_of(rollout: &Value, stage: &str) -> Result<Value, AppError> {
+    let stages = rollout["stages"].as_array().cloned().unwrap_or_default();
+    let known: Vec<&str> = stages.iter().filter_map(|s| s["id"].as_str()).collect();
+    stages
+        .iter()
+        .find(|s| s["id"] == stage)
+        .cloned()
+        .ok_or_else(|| {
+            AppError::not_found(format!(
+                "stage `{stage}` not found in `{}`; its stages are: {}",
+                rollout["name"].as_str().unwrap_or("the rollout"),
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages",
+    tag = "rollouts",
+    operation_id = "listStages",
+    summary = "List a rollout's stages, in environment order, with their tasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id")),
+    responses((status = 200, description = "The stages", body = crate::openapi::StagePage))
+)]
+pub(crate) async fn list_stages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((project, rollout)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    principal
+        .require_in_project(&state, Permission::RolloutsGet, &project)
+        .await?;
+    let rollout = rollout_dto(&load_rollout(&state, &project, &rollout).await?);
+    Ok(Json(
+        json!({ "stages": rollout["stages"], "nextPageToken": null }),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}",
+    tag = "rollouts",
+    operation_id = "getStage",
+    summary = "Get a stage with its tasks",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    responses((status = 200, description = "The stage", body = crate::openapi::StageSchema))
+)]
+pub(crate) async fn get_stage(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((project, rollout, stage)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    principal
+        .require_in_project(&state, Permission::RolloutsGet, &project)
+        .await?;
+    let rollout = rollout_dto(&load_rollout(&state, &project, &rollout).await?);
+    Ok(Json(stage_of(&rollout, &stage)?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks",
+    tag = "rollouts",
+    operation_id = "listTasks",
+    summary = "List a stage's tasks, one per target database",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)")),
+    responses((status = 200, description = "The tasks", body = crate::openapi::TaskPage))
+)]
+pub(crate) async fn list_tasks(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((project, rollout, stage)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    principal
+        .require_in_project(&state, Permission::RolloutsGet, &project)
+        .await?;
+    let rollout = rollout_dto(&load_rollout(&state, &project, &rollout).await?);
+    let stage = stage_of(&rollout, &stage)?;
+    Ok(Json(
+        json!({ "tasks": stage["tasks"], "nextPageToken": null }),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}",
+    tag = "rollouts",
+    operation_id = "getTask",
+    summary = "Get a task",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id")),
+    responses((status = 200, description = "The task", body = crate::openapi::TaskSchema))
+)]
+pub(crate) async fn get_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((project, rollout, stage, task)): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    principal
+        .require_in_project(&state, Permission::RolloutsGet, &project)
+        .await?;
+    let rollout = rollout_dto(&load_rollout(&state, &project, &rollout).await?);
+    let stage = stage_of(&rollout, &stage)?;
+    stage["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["id"].to_string() == task)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| {
+            AppError::not_found(format!(
+                "task `{task}` not found in `{}`; list its tasks with GET …/tasks",
+                stage["name"].as_str().unwrap_or("the stage")
+            ))
+        })
+}
+
 // ---- Stage actions ----
 
 /// Optional body of `tasks:run`, `tasks:skip` and `taskRuns:cancel`.
@@ -1437,6 +1560,46 @@ pub(crate) async fn list_task_runs(
     Ok(Json(json!({ "taskRuns": items, "nextPageToken": null })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{project}/rollouts/{rollout}/stages/{stage}/tasks/{task}/taskRuns/{run}",
+    tag = "rollouts",
+    operation_id = "getTaskRun",
+    summary = "Get a task run",
+    params(("project" = String, Path, description = "The project id"), ("rollout" = String, Path, description = "The rollout id"), ("stage" = String, Path, description = "The stage id (its environment id)"), ("task" = String, Path, description = "The task id"), ("run" = String, Path, description = "The task run id")),
+    responses((status = 200, description = "The task run", body = crate::openapi::TaskRunSchema))
+)]
+pub(crate) async fn get_task_run(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((project, rollout, stage, task, run)): Path<(String, String, String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    principal
+        .require_in_project(&state, Permission::TaskRunsList, &project)
+        .await?;
+    let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
+    let run = load_task_run(&state, &prefix, task_id, &run).await?;
+    Ok(Json(task_run_dto(&prefix, &run)))
+}
+
+/// The run `run` of task `task_id`, or 404 naming it.
+async fn load_task_run(
+    state: &AppState,
+    prefix: &str,
+    task_id: i64,
+    run: &str,
+) -> Result<TaskRun, AppError> {
+    let run_id = parse_id("task run", run)?;
+    let store = state.store();
+    match store_call!(store, s => s.get_task_run(run_id).await) {
+        Ok(run) if run.task_id == task_id => Ok(run),
+        Ok(_) | Err(StoreError::NotFound { .. }) => Err(AppError::not_found(format!(
+            "task run `{prefix}/taskRuns/{run_id}` not found"
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// `GET …/taskRuns/{id}/log`: the worker's entries, oldest first (see
 /// `crate::worker` for their shapes: per file and per statement, with
 /// start, end, duration, rows affected, and file:line of a failure).
@@ -1458,18 +1621,9 @@ pub(crate) async fn get_task_run_log(
         .require_in_project(&state, Permission::TaskRunsList, &project)
         .await?;
     let (prefix, task_id) = load_task(&state, &project, &rollout, &stage, &task).await?;
-    let run_id = parse_id("task run", &run)?;
+    let run = load_task_run(&state, &prefix, task_id, &run).await?;
+    let run_id = run.id;
     let store = state.store();
-    let found = store_call!(store, s => s.get_task_run(run_id).await);
-    let run = match found {
-        Ok(run) if run.task_id == task_id => run,
-        Ok(_) | Err(StoreError::NotFound { .. }) => {
-            return Err(AppError::not_found(format!(
-                "task run `{prefix}/taskRuns/{run_id}` not found"
-            )));
-        }
-        Err(error) => return Err(error.into()),
-    };
     let entries = store_call!(store, s => s.list_task_log(run_id).await)?;
     let entries: Vec<Value> = entries
         .iter()

@@ -1428,3 +1428,52 @@ async fn heartbeats_keep_the_lease_while_waiting_for_the_target_lock() {
     let run = &store.list_task_runs(task_id).await.unwrap()[0];
     assert_eq!((run.status.as_str(), run.attempts), ("DONE", 1), "{run:?}");
 }
+
+/// Stages, tasks and task runs each have their own list and get, with what
+/// the rollout shows of them; an unknown stage or task is a 404 that says
+/// what exists.
+#[tokio::test]
+async fn stages_tasks_and_task_runs_are_resources() {
+    let h = sqlite_harness().await;
+    let rollout = roll_and_run_test(&h, two_files(), &["t1", "p1"]).await;
+    assert_eq!(drain(&h).await, 1);
+    let name = rollout["name"].as_str().unwrap();
+    let get = |uri: String| {
+        let h = &h;
+        async move { call(h, "GET", &format!("/api/v1/{uri}"), &h.ci, None).await }
+    };
+    let (status, stages) = get(format!("{name}/stages")).await;
+    assert_eq!(status, StatusCode::OK, "{stages}");
+    let ids: Vec<&str> = stages["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["test", "prod"]);
+    let (status, test) = get(format!("{name}/stages/test")).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert_eq!(test["status"], "DONE", "{test}");
+    let (_, tasks) = get(format!("{name}/stages/prod/tasks")).await;
+    assert_eq!(tasks["tasks"][0]["status"], "NOT_STARTED", "{tasks}");
+    let task = test["tasks"][0]["name"].as_str().unwrap();
+    let (status, one) = get(task.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one, test["tasks"][0]);
+    let (_, runs) = get(format!("{task}/taskRuns")).await;
+    let run = runs["taskRuns"][0]["name"].as_str().unwrap();
+    let (status, got) = get(run.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(
+        (got["status"].as_str(), got["attempts"].as_i64()),
+        (Some("DONE"), Some(1))
+    );
+    let (status, missing) = get(format!("{name}/stages/qa")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    assert!(
+        missing["message"].as_str().unwrap().contains("test, prod"),
+        "{missing}"
+    );
+    let (status, missing) = get(format!("{name}/stages/test/tasks/999")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+}
