@@ -1066,7 +1066,7 @@ pub(crate) async fn get_task(
         .as_array()
         .into_iter()
         .flatten()
-        .find(|t| t["id"].to_string() == task)
+        .find(|t| t["id"].as_i64().is_some_and(|id| task == id.to_string()))
         .cloned()
         .map(Json)
         .ok_or_else(|| {
