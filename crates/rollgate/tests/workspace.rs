@@ -369,11 +369,13 @@ fn project_iam_policy_binds_updates_and_prunes() {
     let first = workspace(&server, &["apply", "--file", &file], &env);
     let out = text(&first);
     assert!(first.status.success(), "{out}");
-    let created = |name: &str| out.find(&format!("+ create {name}\n"));
+    let created = |name: &str| {
+        out.find(&format!("+ create {name}\n"))
+            .unwrap_or_else(|| panic!("{name} is not created: {out}"))
+    };
     assert!(
         created("serviceAccounts/ci") < created("projects/shop/iamPolicy")
-            && created("users/bob@example.com") < created("projects/shop/iamPolicy")
-            && created("projects/shop/iamPolicy").is_some(),
+            && created("users/bob@example.com") < created("projects/shop/iamPolicy"),
         "{out}"
     );
     assert!(
