@@ -215,6 +215,9 @@ fn describe(change: &Change) -> String {
         Change::Update { resource, fields } => {
             format!("  ~ update {} ({})", resource.name(), fields.join(", "))
         }
+        Change::Delete(name) if name.as_str().ends_with("/iamPolicy") => {
+            format!("  - delete {name} (clears every binding)")
+        }
         Change::Delete(name) => format!("  - delete {name}"),
     }
 }

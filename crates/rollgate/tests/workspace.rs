@@ -443,7 +443,10 @@ fn project_iam_policy_binds_updates_and_prunes() {
     let pruned = workspace(&server, &["apply", "--file", &file, "--prune"], &env);
     let out = text(&pruned);
     assert!(pruned.status.success(), "{out}");
-    assert!(out.contains("- delete projects/shop/iamPolicy"), "{out}");
+    assert!(
+        out.contains("- delete projects/shop/iamPolicy (clears every binding)"),
+        "{out}"
+    );
     assert!(out.contains("0 created, 0 updated, 1 deleted"), "{out}");
     assert!(!exported(&server).contains("[[projects.iam]]"));
     let settled = workspace(&server, &["apply", "--file", &file, "--prune"], &env);
