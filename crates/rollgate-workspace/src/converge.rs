@@ -6,7 +6,9 @@ use std::fmt;
 
 use rollgate_rollout::Environment;
 
-use crate::{Database, Instance, Project, ReviewPolicy, ServiceAccount, User, Workspace};
+use crate::{
+    Database, IamPolicy, Instance, Project, ReviewPolicy, ServiceAccount, User, Workspace,
+};
 
 /// One resource of a workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +20,13 @@ pub enum Resource {
     ReviewPolicy(ReviewPolicy),
     User(User),
     ServiceAccount(ServiceAccount),
+    IamPolicy(IamPolicy),
 }
 
 impl Resource {
     /// `environments/prod`, `instances/i/databases/d`,
-    /// `projects/p/reviewPolicy`, `users/a@b.c`, `serviceAccounts/ci`.
+    /// `projects/p/reviewPolicy`, `users/a@b.c`, `serviceAccounts/ci`,
+    /// `projects/p/iamPolicy`.
     pub fn name(&self) -> ResourceName {
         ResourceName(match self {
             Resource::Environment(e) => format!("environments/{}", e.id),
@@ -32,6 +36,7 @@ impl Resource {
             Resource::ReviewPolicy(p) => format!("{}/reviewPolicy", p.attach),
             Resource::User(u) => format!("users/{}", u.email),
             Resource::ServiceAccount(s) => format!("serviceAccounts/{}", s.name),
+            Resource::IamPolicy(p) => format!("projects/{}/iamPolicy", p.project),
         })
     }
 }
@@ -68,10 +73,16 @@ pub enum Change {
 ///
 /// Creates and updates come first, by kind in dependency order
 /// (environments, instances, databases, projects, review policies, users,
-/// service accounts) and within a kind in `desired` order; then, only when
-/// `prune` is set, deletes of what `desired` does not declare, in the
-/// reverse kind order, so nothing is deleted while something still refers
-/// to it. `converge(x, x, _)` is empty.
+/// service accounts, project IAM policies) and within a kind in `desired`
+/// order; then, only when `prune` is set, deletes of what `desired` does not
+/// declare, in the reverse kind order, so nothing is deleted while something
+/// still refers to it. `converge(x, x, _)` is empty.
+///
+/// A project IAM policy comes after the users and service accounts its
+/// bindings name, and deleting one (clearing every binding of the project)
+/// comes before any user or service account is deleted. A project that
+/// declares no policy has none in `desired`, so its bindings on the server
+/// are left alone unless `prune` is set, like an undeclared review policy.
 pub fn converge(desired: &Workspace, current: &Workspace, prune: bool) -> Vec<Change> {
     let mut upserts = Vec::new();
     let mut deletes: Vec<Vec<ResourceName>> = Vec::new();
@@ -107,6 +118,10 @@ pub fn converge(desired: &Workspace, current: &Workspace, prune: bool) -> Vec<Ch
     kind(
         wrap(&desired.service_accounts, Resource::ServiceAccount),
         wrap(&current.service_accounts, Resource::ServiceAccount),
+    );
+    kind(
+        wrap(&desired.iam_policies, Resource::IamPolicy),
+        wrap(&current.iam_policies, Resource::IamPolicy),
     );
     if prune {
         for removed in deletes.into_iter().rev() {
@@ -173,6 +188,9 @@ fn changed_fields(desired: &Resource, current: &Resource) -> Vec<String> {
         (Resource::ServiceAccount(a), Resource::ServiceAccount(b)) => {
             field("roles", a.roles != b.roles);
             field("key_env", a.key_env != b.key_env);
+        }
+        (Resource::IamPolicy(a), Resource::IamPolicy(b)) => {
+            field("bindings", a.bindings != b.bindings);
         }
         // Names embed the kind, so two resources with one name are of one kind.
         _ => field("kind", true),

@@ -3,8 +3,8 @@
 use rollgate_rollout::RolloutPolicy;
 
 use crate::file::{
-    DatabaseEntry, EnvironmentEntry, InstanceEntry, ProjectEntry, ReviewPolicyEntry,
-    RolloutSetting, ServiceAccountEntry, UserEntry, WorkspaceFile,
+    DatabaseEntry, EnvironmentEntry, IamBindingEntry, InstanceEntry, ProjectEntry,
+    ReviewPolicyEntry, RolloutSetting, ServiceAccountEntry, UserEntry, WorkspaceFile,
 };
 use crate::parse::REDACTED;
 use crate::{Role, Workspace};
@@ -55,6 +55,16 @@ pub fn export(workspace: &Workspace) -> String {
                 id: p.id.clone(),
                 title: p.title.clone(),
                 databases: p.databases.clone(),
+                iam: workspace
+                    .iam_policies
+                    .iter()
+                    .filter(|policy| policy.project == p.id)
+                    .flat_map(|policy| &policy.bindings)
+                    .map(|binding| IamBindingEntry {
+                        role: binding.role.as_str().to_owned(),
+                        members: binding.members.iter().map(|m| m.to_api()).collect(),
+                    })
+                    .collect(),
             })
             .collect(),
         review_policies: workspace

@@ -72,6 +72,20 @@ pub struct ProjectEntry {
     /// `instances/{instance}/databases/{name}`.
     #[serde(default)]
     pub databases: Vec<String>,
+    /// The project's IAM policy: `[[projects.iam]]`, one table per role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iam: Vec<IamBindingEntry>,
+}
+
+/// `[[projects.iam]]`: one binding of a project's IAM policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamBindingEntry {
+    /// A project role, e.g. `roles/projectReleaser`.
+    pub role: String,
+    /// `user:EMAIL`, `serviceAccount:NAME@service.rollgate.local`, or a bare
+    /// address.
+    pub members: Vec<String>,
 }
 
 /// `[[review_policies]]` with its `[review_policies.review]` table.

@@ -28,6 +28,27 @@
 //!   when the workspace is applied; without `key_env` the server generates a
 //!   key and prints it once.
 //!
+//! # Project IAM
+//!
+//! A project may carry an IAM policy, Bytebase's shape written under the
+//! project: one `[[projects.iam]]` table per role, with its `members`.
+//! The role must be a project role (`roles/projectOwner`,
+//! `roles/projectDeveloper`, `roles/projectReleaser`,
+//! `roles/gitopsServiceAgent`; the `roles/` prefix may be left out). A member
+//! is `user:EMAIL` or `serviceAccount:NAME@service.rollgate.local`; a bare
+//! address is accepted too and means a service account when its domain is
+//! `service.rollgate.local`, a user otherwise. Every member must be declared
+//! in the same file, under `[[users]]` or `[[service_accounts]]`: the file is
+//! the whole control plane, so a binding never points at an account the
+//! file does not manage. The admin who bootstrapped the server already holds
+//! `roles/workspaceAdmin` everywhere and needs no binding; to bind it anyway,
+//! declare it under `[[users]]` with its workspace role.
+//!
+//! The policy of a project is its own resource, `projects/{id}/iamPolicy`
+//! (see [`converge`]). A project without `iam` (or with an empty one)
+//! declares no policy: applying leaves the server's bindings alone, and
+//! `--prune` clears them, as it deletes an undeclared review policy.
+//!
 //! # Export and redaction
 //!
 //! [`export`] writes an instance URL as written when it contains a `${…}`
@@ -47,8 +68,8 @@ use std::fmt;
 pub use converge::{Change, Resource, ResourceName, converge};
 pub use export::export;
 pub use file::{
-    DatabaseEntry, EnvironmentEntry, InstanceEntry, ProjectEntry, ReviewPolicyEntry,
-    RolloutSetting, ServiceAccountEntry, UserEntry, WorkspaceFile,
+    DatabaseEntry, EnvironmentEntry, IamBindingEntry, InstanceEntry, ProjectEntry,
+    ReviewPolicyEntry, RolloutSetting, ServiceAccountEntry, UserEntry, WorkspaceFile,
 };
 pub use parse::{WorkspaceError, parse};
 pub use rollgate_rollout::{Environment, Role, RolloutPolicy};
@@ -68,6 +89,8 @@ pub struct Workspace {
     pub review_policies: Vec<ReviewPolicy>,
     pub users: Vec<User>,
     pub service_accounts: Vec<ServiceAccount>,
+    /// Projects' IAM policies, sorted by project; none is empty.
+    pub iam_policies: Vec<IamPolicy>,
 }
 
 /// The database engine of an instance.
@@ -210,4 +233,96 @@ pub struct ServiceAccount {
     /// The environment variable holding the key, read when the workspace is
     /// applied; without it the server generates a key and prints it once.
     pub key_env: Option<String>,
+}
+
+/// The service accounts' email domain, after the `@`.
+pub const SERVICE_ACCOUNT_DOMAIN: &str = "service.rollgate.local";
+
+/// `projects/{project}/iamPolicy`: who holds which project role in one
+/// project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamPolicy {
+    /// The id of a project.
+    pub project: String,
+    /// Sorted by role, at most one per role, none without members.
+    pub bindings: Vec<IamBinding>,
+}
+
+/// One role of a project's IAM policy and who holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamBinding {
+    /// A project role (see [`Member`] and [`is_project_role`]).
+    pub role: Role,
+    /// Sorted, without duplicates, never empty.
+    pub members: Vec<Member>,
+}
+
+/// A member of an IAM binding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Member {
+    /// A service account, by its name (`ci` for `ci@service.rollgate.local`).
+    ServiceAccount(String),
+    /// A user, by email.
+    User(String),
+}
+
+impl Member {
+    /// Reads `user:EMAIL`, `serviceAccount:NAME@service.rollgate.local`, or
+    /// a bare address (a service account when its domain is
+    /// `service.rollgate.local`, a user otherwise). `None` for anything else,
+    /// including `user:` with a service account's address.
+    pub fn parse(text: &str) -> Option<Member> {
+        let service_account = |email: &str| {
+            email
+                .strip_suffix(SERVICE_ACCOUNT_DOMAIN)
+                .and_then(|name| name.strip_suffix('@'))
+                .filter(|name| !name.is_empty() && !name.contains('@'))
+                .map(|name| Member::ServiceAccount(name.to_owned()))
+        };
+        let user = |email: &str| {
+            let (local, domain) = email.split_once('@')?;
+            (!local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !domain.eq_ignore_ascii_case(SERVICE_ACCOUNT_DOMAIN))
+            .then(|| Member::User(email.to_owned()))
+        };
+        if let Some(email) = text.strip_prefix("user:") {
+            user(email)
+        } else if let Some(email) = text.strip_prefix("serviceAccount:") {
+            service_account(email)
+        } else if text.contains(':') {
+            None
+        } else {
+            service_account(text).or_else(|| user(text))
+        }
+    }
+
+    /// The API form: `user:EMAIL` or `serviceAccount:NAME@service.rollgate.local`.
+    pub fn to_api(&self) -> String {
+        match self {
+            Member::User(email) => format!("user:{email}"),
+            Member::ServiceAccount(name) => {
+                format!("serviceAccount:{name}@{SERVICE_ACCOUNT_DOMAIN}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_api())
+    }
+}
+
+/// Whether `role` may be granted in a project IAM policy (the workspace
+/// roles are granted on users and service accounts instead).
+pub fn is_project_role(role: Role) -> bool {
+    matches!(
+        role,
+        Role::ProjectOwner
+            | Role::ProjectDeveloper
+            | Role::ProjectReleaser
+            | Role::GitopsServiceAgent
+    )
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use rollgate_review::{Policy, ReviewConfig};
 use rollgate_rollout::{Environment, Role, RolloutPolicy};
 
-use crate::file::{RolloutSetting, WorkspaceFile};
+use crate::file::{IamBindingEntry, RolloutSetting, WorkspaceFile};
 use crate::{
-    Database, Instance, InstanceUrl, Project, ReviewPolicy, ServiceAccount, User, Workspace,
+    Database, IamBinding, IamPolicy, Instance, InstanceUrl, Member, Project, ReviewPolicy,
+    ServiceAccount, User, Workspace, is_project_role,
 };
 
 /// A problem in `workspace.toml`.
@@ -186,10 +187,13 @@ impl Checker {
         // Projects.
         let mut project_ids = BTreeSet::new();
         let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        // Checked once users and service accounts are known.
+        let mut iam_entries: Vec<(String, String, Vec<IamBindingEntry>)> = Vec::new();
         for (index, entry) in file.projects.into_iter().enumerate() {
             let Some(at) = self.id("projects", index, &entry.id, &mut project_ids) else {
                 continue;
             };
+            iam_entries.push((at.clone(), entry.id.clone(), entry.iam));
             let mut project_databases = BTreeSet::new();
             for database in &entry.databases {
                 let setting = format!("{at}.databases");
@@ -278,7 +282,7 @@ impl Checker {
         }
 
         // Users.
-        let mut emails = BTreeSet::new();
+        let mut emails = BTreeMap::new();
         for (index, entry) in file.users.into_iter().enumerate() {
             if !valid_email(&entry.email) {
                 self.error(
@@ -291,7 +295,10 @@ impl Checker {
                 continue;
             }
             let at = format!("users[{}]", entry.email);
-            if !emails.insert(entry.email.to_ascii_lowercase()) {
+            if emails
+                .insert(entry.email.to_ascii_lowercase(), entry.email.clone())
+                .is_some()
+            {
                 self.error(
                     &at,
                     format!("user {} is declared twice; keep one entry", entry.email),
@@ -326,6 +333,14 @@ impl Checker {
             });
         }
 
+        // Project IAM policies.
+        for (at, project, entries) in iam_entries {
+            let bindings = self.iam_policy(&at, &entries, &emails, &names);
+            if !bindings.is_empty() {
+                workspace.iam_policies.push(IamPolicy { project, bindings });
+            }
+        }
+
         workspace.instances.sort_by(|a, b| a.id.cmp(&b.id));
         workspace
             .databases
@@ -339,6 +354,138 @@ impl Checker {
             .service_accounts
             .sort_by(|a, b| a.name.cmp(&b.name));
         workspace
+            .iam_policies
+            .sort_by(|a, b| a.project.cmp(&b.project));
+        workspace
+    }
+
+    /// Checks `[[projects.iam]]` of the project at `at`: project roles, one
+    /// binding per role, members declared in this file. `users` maps
+    /// lowercased emails to the declared spelling.
+    fn iam_policy(
+        &mut self,
+        at: &str,
+        entries: &[IamBindingEntry],
+        users: &BTreeMap<String, String>,
+        service_accounts: &BTreeSet<String>,
+    ) -> Vec<IamBinding> {
+        let mut bindings: BTreeMap<Role, BTreeSet<Member>> = BTreeMap::new();
+        let mut seen_roles = BTreeSet::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let setting = format!("{at}.iam[{index}]");
+            let project_roles = Role::ALL
+                .into_iter()
+                .filter(|role| is_project_role(*role))
+                .map(Role::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let role = match entry.role.parse::<Role>() {
+                Ok(role) if is_project_role(role) => Some(role),
+                Ok(role) => {
+                    self.error(
+                        format!("{setting}.role"),
+                        format!(
+                            "{role} is a workspace role; grant it in the member's `roles` under [[users]] or [[service_accounts]]; a project policy grants project roles: {project_roles}"
+                        ),
+                    );
+                    None
+                }
+                Err(_) => {
+                    self.error(
+                        format!("{setting}.role"),
+                        format!(
+                            "unknown role \"{}\"; valid project roles: {project_roles}",
+                            entry.role
+                        ),
+                    );
+                    None
+                }
+            };
+            if role.is_some_and(|role| !seen_roles.insert(role)) {
+                self.error(
+                    format!("{setting}.role"),
+                    format!(
+                        "{} is bound twice in {at}.iam; list all its members in one binding",
+                        entry.role
+                    ),
+                );
+                continue;
+            }
+            if entry.members.is_empty() {
+                self.error(
+                    format!("{setting}.members"),
+                    "list at least one member, or remove the binding",
+                );
+            }
+            let mut members = BTreeSet::new();
+            for text in &entry.members {
+                if let Some(member) =
+                    self.member(&format!("{setting}.members"), text, users, service_accounts)
+                {
+                    members.insert(member);
+                }
+            }
+            if let Some(role) = role
+                && !members.is_empty()
+            {
+                bindings.insert(role, members);
+            }
+        }
+        bindings
+            .into_iter()
+            .map(|(role, members)| IamBinding {
+                role,
+                members: members.into_iter().collect(),
+            })
+            .collect()
+    }
+
+    /// Reads one member and checks it is declared in the file.
+    fn member(
+        &mut self,
+        setting: &str,
+        text: &str,
+        users: &BTreeMap<String, String>,
+        service_accounts: &BTreeSet<String>,
+    ) -> Option<Member> {
+        let Some(member) = Member::parse(text) else {
+            self.error(
+                setting,
+                format!(
+                    "invalid member \"{text}\"; write user:EMAIL or serviceAccount:NAME@{}",
+                    crate::SERVICE_ACCOUNT_DOMAIN
+                ),
+            );
+            return None;
+        };
+        match member {
+            Member::User(email) => match users.get(&email.to_ascii_lowercase()) {
+                Some(declared) => Some(Member::User(declared.clone())),
+                None => {
+                    self.error(
+                        setting,
+                        format!(
+                            "user {email} is not declared in this file; declare it under [[users]] (a binding may only name accounts the file manages)"
+                        ),
+                    );
+                    None
+                }
+            },
+            Member::ServiceAccount(name) => {
+                if service_accounts.contains(&name) {
+                    Some(Member::ServiceAccount(name))
+                } else {
+                    self.error(
+                        setting,
+                        format!(
+                            "service account {name}@{} is not declared in this file; declare it under [[service_accounts]] with name = \"{name}\"",
+                            crate::SERVICE_ACCOUNT_DOMAIN
+                        ),
+                    );
+                    None
+                }
+            }
+        }
     }
 
     /// Checks an id's form and uniqueness; returns the setting path to use

@@ -1,8 +1,8 @@
 //! The crate's boundary: `parse`, `converge` and `export`.
 
 use rollgate_workspace::{
-    Change, Engine, Resource, ResourceName, Role, RolloutPolicy, Workspace, WorkspaceError,
-    converge, export, parse,
+    Change, Engine, IamBinding, IamPolicy, Member, Resource, ResourceName, Role, RolloutPolicy,
+    Workspace, WorkspaceError, converge, export, parse,
 };
 
 const EXAMPLE: &str = include_str!("../examples/workspace.toml");
@@ -111,9 +111,23 @@ fn parses_the_full_example() {
         ["environments/prod", "environments/test", "projects/shop"]
     );
     assert!(workspace.review_policies[0].config().is_ok());
+    assert_eq!(workspace.users[1].roles, [Role::WorkspaceMember]);
+    let bob = || Member::User("bob@example.com".into());
     assert_eq!(
-        workspace.users[1].roles,
-        [Role::ProjectDeveloper, Role::ProjectReleaser]
+        workspace.iam_policies,
+        [IamPolicy {
+            project: "shop".into(),
+            bindings: vec![
+                IamBinding {
+                    role: Role::ProjectDeveloper,
+                    members: vec![Member::ServiceAccount("ci".into()), bob()],
+                },
+                IamBinding {
+                    role: Role::ProjectReleaser,
+                    members: vec![bob()],
+                },
+            ],
+        }]
     );
     assert_eq!(
         workspace.users[1].password_env.as_deref(),
@@ -326,6 +340,7 @@ fn converge_creates_in_dependency_order() {
             "create users/alice@example.com",
             "create users/bob@example.com",
             "create serviceAccounts/ci",
+            "create projects/shop/iamPolicy",
         ]
     );
 }
@@ -356,6 +371,7 @@ fn converge_updates_and_prunes_in_reverse_order() {
     assert_eq!(
         names(&pruned[3..]),
         [
+            "delete projects/shop/iamPolicy",
             "delete serviceAccounts/ci",
             "delete users/alice@example.com",
             "delete users/bob@example.com",
@@ -377,6 +393,158 @@ fn converge_updates_and_prunes_in_reverse_order() {
     assert_eq!(
         pruned.last(),
         Some(&Change::Delete(ResourceName("instances/test-db".into())))
+    );
+}
+
+/// BASE with users bob and Carol, service account ci, and `iam` appended to
+/// project shop (it is BASE's last table, so `[[projects.iam]]` attaches to it).
+fn with_iam(iam: &str) -> String {
+    let accounts = "\n[[users]]\nemail = \"bob@example.com\"\n\n[[users]]\nemail = \"Carol@example.com\"\n\n[[service_accounts]]\nname = \"ci\"\n";
+    format!("{BASE}{iam}{accounts}")
+}
+
+#[test]
+fn iam_normalizes_short_forms_and_order() {
+    let workspace = ok(&with_iam(
+        r#"
+[[projects.iam]]
+role = "projectReleaser"
+members = ["carol@example.com", "user:bob@example.com", "ci@service.rollgate.local", "bob@example.com"]
+
+[[projects.iam]]
+role = "roles/gitopsServiceAgent"
+members = ["serviceAccount:ci@service.rollgate.local"]
+"#,
+    ));
+    assert_eq!(
+        workspace.iam_policies,
+        [IamPolicy {
+            project: "shop".into(),
+            bindings: vec![
+                IamBinding {
+                    role: Role::ProjectReleaser,
+                    members: vec![
+                        Member::ServiceAccount("ci".into()),
+                        Member::User("Carol@example.com".into()),
+                        Member::User("bob@example.com".into()),
+                    ],
+                },
+                IamBinding {
+                    role: Role::GitopsServiceAgent,
+                    members: vec![Member::ServiceAccount("ci".into())],
+                },
+            ],
+        }]
+    );
+    // The same policy written in another order and form is equal.
+    let reordered = ok(&with_iam(
+        r#"
+[[projects.iam]]
+role = "roles/gitopsServiceAgent"
+members = ["ci@service.rollgate.local"]
+
+[[projects.iam]]
+role = "roles/projectReleaser"
+members = ["user:Carol@example.com", "serviceAccount:ci@service.rollgate.local", "user:bob@example.com"]
+"#,
+    ));
+    assert_eq!(converge(&reordered, &workspace, true), []);
+    // An empty policy declares none.
+    assert_eq!(ok(&with_iam("")).iam_policies, []);
+}
+
+#[test]
+fn iam_errors_name_the_setting() {
+    check_errors(
+        &with_iam(
+            r#"
+[[projects.iam]]
+role = "roles/workspaceAdmin"
+members = ["user:bob@example.com"]
+
+[[projects.iam]]
+role = "roles/owner"
+members = ["bob@example.com"]
+
+[[projects.iam]]
+role = "roles/projectReleaser"
+members = []
+
+[[projects.iam]]
+role = "projectReleaser"
+members = ["user:bob@example.com"]
+
+[[projects.iam]]
+role = "roles/projectDeveloper"
+members = ["group:devs@example.com", "user:ci@service.rollgate.local", "user:dave@example.com", "serviceAccount:deploy@service.rollgate.local", "bob"]
+"#,
+        ),
+        &[
+            "projects[shop].iam[0].role: roles/workspaceAdmin is a workspace role; grant it in the member's `roles` under [[users]] or [[service_accounts]]; a project policy grants project roles: roles/projectOwner, roles/projectDeveloper, roles/projectReleaser, roles/gitopsServiceAgent",
+            "projects[shop].iam[1].role: unknown role \"roles/owner\"; valid project roles: roles/projectOwner, roles/projectDeveloper, roles/projectReleaser, roles/gitopsServiceAgent",
+            "projects[shop].iam[2].members: list at least one member, or remove the binding",
+            "projects[shop].iam[3].role: projectReleaser is bound twice in projects[shop].iam; list all its members in one binding",
+            "projects[shop].iam[4].members: invalid member \"group:devs@example.com\"; write user:EMAIL or serviceAccount:NAME@service.rollgate.local",
+            "projects[shop].iam[4].members: invalid member \"user:ci@service.rollgate.local\"; write user:EMAIL or serviceAccount:NAME@service.rollgate.local",
+            "projects[shop].iam[4].members: user dave@example.com is not declared in this file; declare it under [[users]] (a binding may only name accounts the file manages)",
+            "projects[shop].iam[4].members: service account deploy@service.rollgate.local is not declared in this file; declare it under [[service_accounts]] with name = \"deploy\"",
+            "projects[shop].iam[4].members: invalid member \"bob\"; write user:EMAIL or serviceAccount:NAME@service.rollgate.local",
+        ],
+    );
+    check_errors(
+        &with_iam(
+            "\n[[projects.iam]]\nrole = \"roles/projectOwner\"\nmembers = [\"user:bob@example.com\"]\nextra = 1\n",
+        ),
+        &["line 30: unknown field `extra`, expected `role` or `members`"],
+    );
+}
+
+#[test]
+fn converge_orders_iam_after_accounts_and_clears_before_deleting_them() {
+    let releaser = r#"
+[[projects.iam]]
+role = "roles/projectReleaser"
+members = ["user:bob@example.com"]
+"#;
+    let without_accounts = ok(BASE);
+    let desired = ok(&with_iam(releaser));
+    assert_eq!(
+        names(&converge(&desired, &without_accounts, false)),
+        [
+            "create users/Carol@example.com",
+            "create users/bob@example.com",
+            "create serviceAccounts/ci",
+            "create projects/shop/iamPolicy",
+        ]
+    );
+    // A changed membership is an update of the policy.
+    let changed = ok(&with_iam(&releaser.replace(
+        "\"user:bob@example.com\"",
+        "\"user:bob@example.com\", \"ci@service.rollgate.local\"",
+    )));
+    assert_eq!(
+        names(&converge(&changed, &desired, false)),
+        ["update projects/shop/iamPolicy bindings"]
+    );
+    // Without the policy, the server's bindings stay unless pruning.
+    let undeclared = ok(&with_iam(""));
+    assert_eq!(
+        names(&converge(&undeclared, &desired, false)),
+        [] as [&str; 0]
+    );
+    assert_eq!(
+        names(&converge(&undeclared, &desired, true)),
+        ["delete projects/shop/iamPolicy"]
+    );
+    // Pruning the accounts clears the policy first.
+    assert_eq!(
+        names(&converge(&without_accounts, &desired, true)),
+        [
+            "delete projects/shop/iamPolicy",
+            "delete serviceAccounts/ci",
+            "delete users/Carol@example.com",
+            "delete users/bob@example.com",
+        ]
     );
 }
 
@@ -408,6 +576,11 @@ fn export_roundtrips() {
     // A literal URL without a password is exported as is.
     assert!(
         text.contains("url = \"sqlite:///var/lib/rollgate/test\""),
+        "{text}"
+    );
+    // IAM bindings are written in the full member form, under the project.
+    assert!(
+        text.contains("[[projects.iam]]\nrole = \"roles/projectDeveloper\"\nmembers = [\"serviceAccount:ci@service.rollgate.local\", \"user:bob@example.com\"]"),
         "{text}"
     );
 }

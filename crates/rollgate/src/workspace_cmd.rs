@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use rollgate_workspace::{
-    Change, Database, Engine, Environment, Instance, InstanceUrl, Project, Resource, ReviewPolicy,
-    Role, RolloutPolicy, ServiceAccount, User, Workspace,
+    Change, Database, Engine, Environment, IamBinding, IamPolicy, Instance, InstanceUrl, Member,
+    Project, Resource, ReviewPolicy, Role, RolloutPolicy, ServiceAccount, User, Workspace,
 };
 use serde_json::{Value, json};
 
@@ -215,6 +215,9 @@ fn describe(change: &Change) -> String {
         Change::Update { resource, fields } => {
             format!("  ~ update {} ({})", resource.name(), fields.join(", "))
         }
+        Change::Delete(name) if name.as_str().ends_with("/iamPolicy") => {
+            format!("  - delete {name} (clears every binding)")
+        }
         Change::Delete(name) => format!("  - delete {name}"),
     }
 }
@@ -229,7 +232,17 @@ async fn send(
     match change {
         Change::Create(resource) => create(client, resource, secrets, out).await,
         Change::Update { resource, .. } => update(client, resource).await,
-        Change::Delete(name) => client.delete(&format!("/api/v1/{name}")).await.map(drop),
+        Change::Delete(name) => match name.as_str().strip_suffix("/iamPolicy") {
+            // A project's IAM policy is never deleted, only emptied.
+            Some(project) => client
+                .post(
+                    &format!("/api/v1/{project}:setIamPolicy"),
+                    &json!({ "bindings": [] }),
+                )
+                .await
+                .map(drop),
+            None => client.delete(&format!("/api/v1/{name}")).await.map(drop),
+        },
     }
 }
 
@@ -301,6 +314,7 @@ async fn create(
                 )?;
             }
         }
+        Resource::IamPolicy(_) => update(client, resource).await?,
     }
     Ok(())
 }
@@ -366,6 +380,24 @@ async fn update(client: &Client, resource: &Resource) -> anyhow::Result<()> {
                 .patch(
                     &format!("/api/v1/serviceAccounts/{}", account.name),
                     &json!({ "roles": roles(&account.roles) }),
+                )
+                .await?;
+        }
+        Resource::IamPolicy(policy) => {
+            let bindings: Vec<Value> = policy
+                .bindings
+                .iter()
+                .map(|binding| {
+                    json!({
+                        "role": binding.role.as_str(),
+                        "members": binding.members.iter().map(Member::to_api).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            client
+                .post(
+                    &format!("/api/v1/projects/{}:setIamPolicy", policy.project),
+                    &json!({ "bindings": bindings }),
                 )
                 .await?;
         }
@@ -509,6 +541,16 @@ pub async fn read_current(
         });
     }
 
+    for project in &current.projects {
+        let bindings = read_iam_policy(client, &project.id).await?;
+        if !bindings.is_empty() {
+            current.iam_policies.push(IamPolicy {
+                project: project.id.clone(),
+                bindings,
+            });
+        }
+    }
+
     for policy in client
         .list("/api/v1/reviewPolicies", "reviewPolicies")
         .await?
@@ -560,5 +602,45 @@ pub async fn read_current(
         .sort_by(|a, b| a.attach.cmp(&b.attach));
     current.users.sort_by(|a, b| a.email.cmp(&b.email));
     current.service_accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    current
+        .iam_policies
+        .sort_by(|a, b| a.project.cmp(&b.project));
     Ok(current)
+}
+
+/// A project's IAM bindings, normalized like `rollgate_workspace::parse`
+/// output: one per role, sorted by role, members sorted and deduplicated.
+async fn read_iam_policy(client: &Client, project: &str) -> anyhow::Result<Vec<IamBinding>> {
+    let policy = client
+        .get(&format!("/api/v1/projects/{project}:getIamPolicy"))
+        .await?;
+    let mut roles = BTreeMap::<Role, Vec<Member>>::new();
+    for binding in policy["bindings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let role: Role = text(binding, "role")?
+            .parse()
+            .with_context(|| format!("projects/{project}: the server returned an unknown role"))?;
+        let members = roles.entry(role).or_default();
+        for member in binding["members"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let written = member.as_str().unwrap_or_default();
+            members.push(Member::parse(written).with_context(|| {
+                format!("projects/{project}: the server returned an unknown member `{written}`")
+            })?);
+        }
+    }
+    Ok(roles
+        .into_iter()
+        .filter_map(|(role, mut members)| {
+            members.sort();
+            members.dedup();
+            (!members.is_empty()).then_some(IamBinding { role, members })
+        })
+        .collect())
 }

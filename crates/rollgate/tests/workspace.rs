@@ -308,3 +308,151 @@ fn bad_input_fails_before_anything_is_applied() {
         text(&wrong)
     );
 }
+
+/// A workspace of one project `shop` with user bob and service account ci,
+/// and `iam` (`[[projects.iam]]` tables) under the project.
+fn write_iam_workspace(dir: &Path, iam: &str) -> String {
+    let toml = format!(
+        r#"
+[[projects]]
+id = "shop"
+title = "Shop"
+{iam}
+[[users]]
+email = "bob@example.com"
+roles = ["roles/workspaceMember"]
+password_env = "BOB_PASSWORD"
+
+[[service_accounts]]
+name = "ci"
+roles = ["roles/workspaceMember"]
+"#
+    );
+    let path = dir.join("iam.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.display().to_string()
+}
+
+fn exported(server: &Server) -> String {
+    let export = workspace(server, &["export"], &[]);
+    assert!(export.status.success(), "{}", text(&export));
+    String::from_utf8_lossy(&export.stdout).to_string()
+}
+
+#[test]
+fn project_iam_policy_binds_updates_and_prunes() {
+    let server = start_server();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("BOB_PASSWORD", "bob's password 1")];
+
+    // An undeclared member fails before anything is applied, naming the setting.
+    let file = write_iam_workspace(
+        dir.path(),
+        "[[projects.iam]]\nrole = \"roles/projectReleaser\"\nmembers = [\"user:carol@example.com\"]\n",
+    );
+    let undeclared = workspace(&server, &["apply", "--file", &file], &env);
+    assert_eq!(undeclared.status.code(), Some(2), "{}", text(&undeclared));
+    assert!(
+        text(&undeclared).contains(
+            "projects[shop].iam[0].members: user carol@example.com is not declared in this file"
+        ),
+        "{}",
+        text(&undeclared)
+    );
+    assert!(!exported(&server).contains("[[projects]]"));
+
+    // bob becomes Shop's releaser; the policy is created after the accounts.
+    let file = write_iam_workspace(
+        dir.path(),
+        "[[projects.iam]]\nrole = \"projectReleaser\"\nmembers = [\"bob@example.com\"]\n",
+    );
+    let first = workspace(&server, &["apply", "--file", &file], &env);
+    let out = text(&first);
+    assert!(first.status.success(), "{out}");
+    let created = |name: &str| {
+        out.find(&format!("+ create {name}\n"))
+            .unwrap_or_else(|| panic!("{name} is not created: {out}"))
+    };
+    assert!(
+        created("serviceAccounts/ci") < created("projects/shop/iamPolicy")
+            && created("users/bob@example.com") < created("projects/shop/iamPolicy"),
+        "{out}"
+    );
+    assert!(
+        out.contains("applied 4 created, 0 updated, 0 deleted"),
+        "{out}"
+    );
+    let policy = exported(&server);
+    assert!(
+        policy.contains(
+            "[[projects.iam]]\nrole = \"roles/projectReleaser\"\nmembers = [\"user:bob@example.com\"]\n"
+        ),
+        "{policy}"
+    );
+
+    // Applying again, or applying the export, changes nothing.
+    let second = workspace(&server, &["apply", "--file", &file], &env);
+    assert!(
+        text(&second).contains("up to date, nothing to change"),
+        "{}",
+        text(&second)
+    );
+    let export_file = dir.path().join("exported.toml");
+    std::fs::write(&export_file, &policy).unwrap();
+    let again = workspace(
+        &server,
+        &["apply", "--file", export_file.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        text(&again).contains("up to date, nothing to change"),
+        "{}",
+        text(&again)
+    );
+
+    // Removing bob's releaser binding and binding ci as developer updates
+    // the policy in place.
+    let file = write_iam_workspace(
+        dir.path(),
+        "[[projects.iam]]\nrole = \"roles/projectDeveloper\"\nmembers = [\"serviceAccount:ci@service.rollgate.local\", \"user:bob@example.com\"]\n",
+    );
+    let third = workspace(&server, &["apply", "--file", &file], &env);
+    let out = text(&third);
+    assert!(third.status.success(), "{out}");
+    assert!(
+        out.contains("~ update projects/shop/iamPolicy (bindings)"),
+        "{out}"
+    );
+    assert!(out.contains("0 created, 1 updated, 0 deleted"), "{out}");
+    let policy = exported(&server);
+    assert!(!policy.contains("roles/projectReleaser"), "{policy}");
+    assert!(
+        policy.contains("role = \"roles/projectDeveloper\"\nmembers = [\"serviceAccount:ci@service.rollgate.local\", \"user:bob@example.com\"]"),
+        "{policy}"
+    );
+
+    // Without `iam`, the bindings stay unless pruning; --prune clears them.
+    let file = write_iam_workspace(dir.path(), "");
+    let kept = workspace(&server, &["apply", "--file", &file], &env);
+    assert!(
+        text(&kept).contains("up to date, nothing to change"),
+        "{}",
+        text(&kept)
+    );
+    assert!(exported(&server).contains("[[projects.iam]]"));
+    let pruned = workspace(&server, &["apply", "--file", &file, "--prune"], &env);
+    let out = text(&pruned);
+    assert!(pruned.status.success(), "{out}");
+    assert!(
+        out.contains("- delete projects/shop/iamPolicy (clears every binding)"),
+        "{out}"
+    );
+    assert!(out.contains("0 created, 0 updated, 1 deleted"), "{out}");
+    assert!(!exported(&server).contains("[[projects.iam]]"));
+    let settled = workspace(&server, &["apply", "--file", &file, "--prune"], &env);
+    assert!(
+        text(&settled).contains("up to date, nothing to change"),
+        "{}",
+        text(&settled)
+    );
+}
