@@ -306,7 +306,8 @@ pub fn endpoint_permissions_markdown() -> String {
          also needs `rg.databases.update` workspace-wide, or in a project that already holds that database.\n\n\
          `…/stages/{stage}/tasks:run` also passes the stage gate: every task of the earlier stages is DONE or\n\
          SKIPPED (a Workspace Admin may override with a reason, recorded), and a stage whose environment has a\n\
-         manual rollout policy runs only for a holder of one of its roles (never the GitOps Service Agent).\n\n\
+         manual rollout policy runs only for a holder of one of its roles (never the GitOps Service Agent).\n\
+         `…/stages/{stage}/tasks:skip` follows the same rollout policy (not the stage order).\n\n\
          | Method | Path | Permission | Checked in | Roles that grant it |\n\
          |---|---|---|---|---|\n",
     );
