@@ -2,9 +2,9 @@
 //! `ROLLGATE_TEST_MYSQL_URL`), dropped on `Drop`. A missing server fails the
 //! test loudly: it never skips.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use sqlx::Connection as _;
+
+use super::pg::{block_on_thread, unique_name};
 
 /// The server the test databases are created on, without a database.
 pub fn mysql_admin_url() -> String {
@@ -24,17 +24,7 @@ pub struct MyTestDb {
 impl MyTestDb {
     /// Creates `rg_test_{label}_…`; `label` must be a plain identifier.
     pub async fn create(label: &str) -> MyTestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_test_{label}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
+        let name = unique_name(label);
         let admin_url = mysql_admin_url();
         let mut admin = sqlx::MySqlConnection::connect(&admin_url)
             .await
@@ -64,23 +54,14 @@ impl MyTestDb {
 
 impl Drop for MyTestDb {
     fn drop(&mut self) {
-        // As `PgTestDb`: drop from a thread with its own runtime.
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::MySqlConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name}"
-                    )))
+        block_on_thread(async move {
+            if let Ok(mut admin) = sqlx::MySqlConnection::connect(&admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS {name}");
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                     .execute(&mut admin)
                     .await;
-                }
-            });
-        })
-        .join();
+            }
+        });
     }
 }

@@ -1,6 +1,7 @@
 //! A fresh PostgreSQL database per test on the local server (or
 //! `ROLLGATE_TEST_PG_URL`), dropped on `Drop`. A missing server fails the
-//! test loudly: it never skips.
+//! test loudly: it never skips. [`unique_name`] and [`block_on_thread`]
+//! serve the MariaDB helper (`mysql.rs`) too.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -10,6 +11,38 @@ use sqlx::Connection as _;
 pub fn postgres_admin_url() -> String {
     std::env::var("ROLLGATE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `rg_test_{label}_{pid}_{counter}_{nanos}`: unique across the test
+/// binaries running at once, on any server.
+pub fn unique_name(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "rg_test_{label}_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos % 100_000
+    )
+}
+
+/// Runs `work` to completion from `Drop`: `Drop` may run inside a runtime,
+/// which cannot block on another future, so it runs on a thread with its own.
+pub fn block_on_thread<F>(work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work);
+    })
+    .join();
 }
 
 /// A PostgreSQL database for one test, dropped on `Drop`.
@@ -25,17 +58,7 @@ pub struct PgTestDb {
 impl PgTestDb {
     /// Creates `rg_test_{label}_…`; `label` must be a plain identifier.
     pub async fn create(label: &str) -> PgTestDb {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            "rg_test_{label}_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos % 100_000
-        );
+        let name = unique_name(label);
         let admin_url = postgres_admin_url();
         let mut admin = sqlx::PgConnection::connect(&admin_url)
             .await
@@ -68,23 +91,14 @@ impl PgTestDb {
 
 impl Drop for PgTestDb {
     fn drop(&mut self) {
-        // `Drop` may run inside a runtime, which cannot block on another
-        // future: drop the database from a thread with its own runtime.
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
-                }
-            });
-        })
-        .join();
+        block_on_thread(async move {
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
     }
 }
