@@ -113,10 +113,13 @@ impl Client {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page_path = match &token {
-                Some(token) => format!("{path}?pageSize=1000&pageToken={}", encode(token)),
-                None => format!("{path}?pageSize=1000"),
-            };
+            // The url crate encodes the query (the token is opaque text).
+            let mut query = reqwest::Url::parse("http://query.invalid/").expect("a valid URL");
+            query.query_pairs_mut().append_pair("pageSize", "1000");
+            if let Some(token) = &token {
+                query.query_pairs_mut().append_pair("pageToken", token);
+            }
+            let page_path = format!("{path}?{}", query.query().unwrap_or_default());
             let mut page = self.get(&page_path).await?;
             match page.get_mut(field).map(Value::take) {
                 Some(Value::Array(page_items)) => items.extend(page_items),
@@ -195,29 +198,4 @@ fn without_url(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodes_query_values() {
-        assert_eq!(encode("a b/c=d"), "a%20b%2Fc%3Dd");
-        assert_eq!(encode("Zz09-_.~"), "Zz09-_.~");
-    }
 }

@@ -191,14 +191,17 @@ pub async fn apply_workspace(
 }
 
 fn caller_resource(email: &str) -> String {
-    match email.strip_suffix(rollgate_store_domain()) {
+    match service_account_name(email) {
         Some(name) => format!("serviceAccounts/{name}"),
         None => format!("users/{email}"),
     }
 }
 
-fn rollgate_store_domain() -> &'static str {
-    "@service.rollgate.local"
+/// `ci` for `ci@service.rollgate.local`; `None` for a user's email.
+fn service_account_name(email: &str) -> Option<&str> {
+    email
+        .strip_suffix(rollgate_workspace::SERVICE_ACCOUNT_DOMAIN)?
+        .strip_suffix('@')
 }
 
 fn kind_of(change: &Change) -> &'static str {
@@ -580,10 +583,7 @@ pub async fn read_current(
         .await?
     {
         let email = text(&account, "email")?;
-        let name = email
-            .strip_suffix(rollgate_store_domain())
-            .unwrap_or(&email)
-            .to_string();
+        let name = service_account_name(&email).unwrap_or(&email).to_string();
         let key_env = desired
             .and_then(|d| d.service_accounts.iter().find(|s| s.name == name))
             .and_then(|s| s.key_env.clone());
